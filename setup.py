@@ -1,0 +1,31 @@
+"""Installs tfadv: ``pip install .`` (add ``[test]`` for the test suite)."""
+
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+version = re.search(r'__version__ = "([^"]+)"', Path("tfadv/__init__.py").read_text()).group(1)
+
+setup(
+    name="tfadv",
+    version=version,
+    description=(
+        "TensorFlow/Keras reproduction of 'Through Neural Nets' Eyes' and "
+        "'Neural Networks Playing Dough' (adversarial examples as class patterns)"
+    ),
+    long_description=Path("README.md").read_text(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["tfadv", "tfadv.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "tensorflow>=2.16",
+        "keras>=3",
+        "numpy",
+        "h5py",
+        "matplotlib",
+        "absl-py",
+    ],
+    extras_require={"test": ["pytest"]},
+    license="MIT",
+)

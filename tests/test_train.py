@@ -1,0 +1,154 @@
+"""Training, HDF5 save/load with metadata, determinism and reuse."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from tfadv import artifacts, train
+from tfadv.config import TrainConfig, get_train_config
+from tfadv.data import DatasetInfo
+
+TINY = TrainConfig("tiny", batch_size=40, epochs=2)
+INFO = DatasetInfo("mnist", "synthetic", {"f": "0" * 64}, "feedfacefeedface", False)
+
+
+def _train(name, splits, seed=0, config=TINY):
+    return train.train_model(name, "mnist", config, seed, splits=splits, data_info=INFO, verbose=0)
+
+
+def test_training_learns_the_toy_task(tiny_splits):
+    model, meta = _train("mlp_shallow_relu", tiny_splits, config=TrainConfig("t", batch_size=20, epochs=10))
+    assert meta["test_accuracy"] > 0.9
+    assert meta["steps"] == 10 * 12
+    assert meta["data_fingerprint"] == "feedfacefeedface"
+    assert meta["config"]["name"] == "t"
+
+
+def test_same_seed_gives_identical_weights(tiny_splits):
+    a, _ = _train("mlp_deep_sigmoid", tiny_splits, seed=5)
+    b, _ = _train("mlp_deep_sigmoid", tiny_splits, seed=5)
+    c, _ = _train("mlp_deep_sigmoid", tiny_splits, seed=6)
+    assert all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights()))
+    assert not np.array_equal(a.get_weights()[0], c.get_weights()[0])
+
+
+def test_cnn_training_is_deterministic(tiny_splits):
+    (x, y), test = tiny_splits
+    small = ((x[:80], y[:80]), test)
+    a, _ = _train("cnn_relu", small, seed=1, config=TrainConfig("t", batch_size=40, epochs=1))
+    b, _ = _train("cnn_relu", small, seed=1, config=TrainConfig("t", batch_size=40, epochs=1))
+    assert all(np.array_equal(p, q) for p, q in zip(a.get_weights(), b.get_weights()))
+
+
+def test_untrained_control_keeps_initial_weights(tiny_splits):
+    from tfadv.models import build_model
+
+    model, meta = _train("mlp_shallow_sigmoid", tiny_splits, seed=2, config=get_train_config("untrained"))
+    fresh = build_model("mlp_shallow_sigmoid", seed=2)
+    assert meta["steps"] == 0 and meta["epochs"] == 0
+    assert all(np.array_equal(p, q) for p, q in zip(model.get_weights(), fresh.get_weights()))
+
+
+def test_shuffled_labels_control_learns_nothing_useful(tiny_splits):
+    shuffled = TrainConfig("s", batch_size=20, epochs=10, shuffle_labels=True)
+    _, meta = _train("mlp_shallow_relu", tiny_splits, config=shuffled)
+    assert meta["test_accuracy"] < 0.5
+
+
+def test_hdf5_round_trip_keeps_predictions_and_metadata(tiny_splits, tmp_path):
+    model, meta = _train("cnn_sigmoid", tiny_splits, config=TrainConfig("t", batch_size=60, epochs=1))
+    path = train.save_model(model, tmp_path / "m.h5", meta)
+    loaded, meta2 = train.load_model(path)
+    x = tiny_splits[1][0][..., None]
+    np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+    assert meta2 == meta
+    assert [p.name for p in tmp_path.iterdir()] == ["m.h5"]  # no temporary left behind
+
+
+def test_model_file_is_plain_hdf5_with_named_weights(tiny_splits, tmp_path):
+    model, meta = _train("mlp_shallow_sigmoid", tiny_splits, config=get_train_config("untrained"))
+    path = train.save_model(model, tmp_path / "m.h5", meta)
+    with h5py.File(path, "r") as f:
+        weights = f["model_weights"]
+        assert {"hidden1", "logits"} <= set(weights)
+        kernels = []
+        weights["hidden1"].visititems(lambda n, obj: kernels.append(obj[()]) if "kernel" in n else None)
+        np.testing.assert_array_equal(kernels[0], model.get_layer("hidden1").kernel.numpy())
+        assert f.attrs["tfadv.seed"] == 0
+        assert f.attrs["tfadv.model"] == "mlp_shallow_sigmoid"
+
+
+def test_load_model_errors_are_clear(tmp_path, tiny_splits):
+    with pytest.raises(train.ModelFileError, match="No model file at .*Train it"):
+        train.load_model(tmp_path / "missing.h5")
+
+    model, meta = _train("mlp_shallow_sigmoid", tiny_splits, config=get_train_config("untrained"))
+    good = train.save_model(model, tmp_path / "good.h5", meta)
+    truncated = tmp_path / "truncated.h5"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 3])
+    with pytest.raises(train.ModelFileError, match="not a readable HDF5 file.*truncated"):
+        train.load_model(truncated)
+
+    foreign = tmp_path / "foreign.h5"
+    with h5py.File(foreign, "w") as f:
+        f["x"] = np.arange(3)
+    with pytest.raises(train.ModelFileError, match="not written by tfadv"):
+        train.load_model(foreign)
+
+
+def test_ensure_model_reuses_matching_file_and_force_retrains(tiny_splits, tmp_path, monkeypatch):
+    calls = []
+    real = train.train_model
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train, "train_model", counting)
+    kwargs = dict(splits=tiny_splits, data_info=INFO, verbose=0)
+    _, meta, path = train.ensure_model(tmp_path, "mlp_shallow_sigmoid", "mnist", TINY, 0, **kwargs)
+    assert path == artifacts.model_path(tmp_path, "mlp_shallow_sigmoid", "mnist", "tiny", 0)
+    _, meta2, _ = train.ensure_model(tmp_path, "mlp_shallow_sigmoid", "mnist", TINY, 0, **kwargs)
+    assert len(calls) == 1 and meta2 == meta
+    train.ensure_model(tmp_path, "mlp_shallow_sigmoid", "mnist", TINY, 0, force=True, **kwargs)
+    assert len(calls) == 2
+    # Same name, other settings: trained again rather than reused.
+    changed = TrainConfig("tiny", batch_size=40, epochs=1)
+    _, meta3, _ = train.ensure_model(tmp_path, "mlp_shallow_sigmoid", "mnist", changed, 0, **kwargs)
+    assert len(calls) == 3 and meta3["epochs"] == 1
+
+
+def test_ensure_model_replaces_a_corrupt_file(tiny_splits, tmp_path):
+    path = artifacts.model_path(tmp_path, "mlp_shallow_sigmoid", "mnist", "tiny", 0)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\x89HDF\r\n\x1a\n half a file")
+    _, meta, _ = train.ensure_model(tmp_path, "mlp_shallow_sigmoid", "mnist", TINY, 0,
+                                    splits=tiny_splits, data_info=INFO, verbose=0)
+    assert train.read_metadata(path) == meta
+
+
+@pytest.mark.skipif(not os.environ.get("TFADV_DATA_DIR"), reason="needs real MNIST (TFADV_DATA_DIR)")
+def test_command_line_trains_then_reuses(tmp_path):
+    cmd = [sys.executable, "-m", "tfadv.train", "--model=mlp_shallow_relu", "--config=short",
+           f"--output_dir={tmp_path}", "--verbosity=-1"]
+    first = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    assert "test accuracy 0.9" in first.stdout
+    path = Path(tmp_path, "models", "mlp_shallow_relu__mnist__short__s0.h5")
+    stamp = path.stat().st_mtime_ns
+    second = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    assert second.stdout == first.stdout
+    assert path.stat().st_mtime_ns == stamp
+    meta = train.read_metadata(path)
+    assert meta["data_fingerprint"] == "c65580678af93f1e"
+    assert meta["steps"] == 469
+
+
+def test_command_line_rejects_unknown_model():
+    run = subprocess.run([sys.executable, "-m", "tfadv.train", "--model=vgg"], capture_output=True, text=True)
+    assert run.returncode != 0
+    assert "vgg" in run.stderr and "mlp_shallow_sigmoid" in run.stderr

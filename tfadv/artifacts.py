@@ -1,0 +1,121 @@
+"""The one place that knows output paths, cache keys and atomic writes.
+
+Layout under an output folder (PROTOCOL.md section 7)::
+
+    models/<model>__<dataset>__<config>__s<seed>.h5
+    attacks/<name>__<key>.npz
+    figures/<id>.png, <id>.pdf
+    tables/<id>.csv, .md, .tex
+    claims.json
+
+Every file is written to a temporary name in the same folder and renamed into
+place, so a half-written file never carries a final name. Cache keys are short
+hashes of the JSON of the settings that made a result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+TMP_MARK = ".tmp-"
+
+
+class OutputDirError(OSError):
+    """The output folder cannot be written (permissions, full disk)."""
+
+
+def model_path(output_dir: str | os.PathLike, model: str, dataset: str, config: str, seed: int) -> Path:
+    """Path of a trained model's HDF5 file."""
+    return Path(output_dir) / "models" / f"{model}__{dataset}__{config}__s{seed}.h5"
+
+
+def config_key(settings: dict) -> str:
+    """A short stable hash of JSON-serialisable settings (the cache key)."""
+    text = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
+    """Yields a temporary path beside ``final``; renames it to ``final`` on success.
+
+    The temporary name keeps ``final``'s suffix (Keras and numpy pick formats
+    by suffix). On any exception the temporary file is removed and ``final``
+    is left as it was.
+
+    Raises:
+      OutputDirError: when the folder cannot be created or written.
+    """
+    final = Path(final)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.stem}{TMP_MARK}", suffix=final.suffix, dir=final.parent)
+        os.fchmod(fd, 0o666 & ~_umask())
+        os.close(fd)
+    except OSError as e:
+        raise OutputDirError(
+            f"Cannot write to output folder {final.parent}: {e.strerror or e}. "
+            "Choose a writable folder with --output_dir, or free disk space."
+        ) from e
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        _fsync(tmp)
+        os.replace(tmp, final)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, OutputDirError):
+            raise
+        raise OutputDirError(
+            f"Writing {final} failed: {e.strerror or e}. "
+            "Check free disk space and permissions of the output folder."
+        ) from e
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Writes ``text`` to ``path`` atomically; returns the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def write_json(path: str | os.PathLike, obj) -> Path:
+    """Writes ``obj`` as indented JSON to ``path`` atomically."""
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def read_json(path: str | os.PathLike):
+    """Reads a JSON file written by ``write_json``."""
+    return json.loads(Path(path).read_text())
+
+
+def _json_default(obj):
+    import numpy as np  # numpy scalars and arrays in results
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"Cannot write {type(obj).__name__} to JSON.")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
