@@ -18,10 +18,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
+
+T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 TMP_MARK = ".tmp-"
 
@@ -33,6 +37,72 @@ class OutputDirError(OSError):
 def model_path(output_dir: str | os.PathLike, model: str, dataset: str, config: str, seed: int) -> Path:
     """Path of a trained model's HDF5 file."""
     return Path(output_dir) / "models" / f"{model}__{dataset}__{config}__s{seed}.h5"
+
+
+def attack_path(output_dir, kind: str, name: str, key: str) -> Path:
+    """Path of one attack result: ``attacks/<kind>/<name>__<key>.npz``."""
+    return Path(output_dir) / "attacks" / kind / f"{name}__{key}.npz"
+
+
+def summary_path(output_dir, paper: str, key: str, suffix: str = ".npz") -> Path:
+    """Path of a paper's analysed numbers (what figures and tables are drawn from)."""
+    return Path(output_dir) / "summaries" / f"{paper}__{key}{suffix}"
+
+
+def figure_paths(output_dir, item_id: str) -> tuple[Path, Path]:
+    """``figures/<id>.png`` and ``.pdf``."""
+    base = Path(output_dir) / "figures" / item_id
+    return base.with_suffix(".png"), base.with_suffix(".pdf")
+
+
+def table_paths(output_dir, item_id: str) -> tuple[Path, Path, Path]:
+    """``tables/<id>.csv``, ``.md`` and ``.tex``."""
+    base = Path(output_dir) / "tables" / item_id
+    return base.with_suffix(".csv"), base.with_suffix(".md"), base.with_suffix(".tex")
+
+
+def claims_path(output_dir) -> Path:
+    return Path(output_dir) / "claims.json"
+
+
+def cached(path, compute: Callable[[], T], save: Callable[[T, Path], object],
+           load: Callable[[Path], T], *, force: bool = False) -> T:
+    """Loads ``path`` if it exists, else computes, saves (atomically) and returns.
+
+    Files are only ever renamed into place complete, so an existing path is a
+    finished result; one that cannot be read (damaged outside this package)
+    is computed again.
+    """
+    path = Path(path)
+    if path.exists() and not force:
+        try:
+            return load(path)
+        except Exception as e:  # a damaged file of any kind: make it again
+            logger.warning("Could not read %s (%s); computing it again.", path, e)
+    value = compute()
+    save(value, path)
+    return value
+
+
+def save_arrays(arrays: dict, path) -> Path:
+    """Writes a dict of numpy arrays, and JSON under key ``meta``, to ``.npz`` atomically."""
+    import numpy as np
+
+    arrays = dict(arrays)
+    meta = arrays.pop("meta", {})
+    with atomic_path(path) as tmp:
+        np.savez(tmp, __meta__=json.dumps(meta, sort_keys=True, default=_json_default), **arrays)
+    return Path(path)
+
+
+def load_arrays(path) -> dict:
+    """Reads what ``save_arrays`` wrote."""
+    import numpy as np
+
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files if k != "__meta__"}
+        arrays["meta"] = json.loads(str(f["__meta__"]))
+    return arrays
 
 
 def config_key(settings: dict) -> str:

@@ -62,6 +62,8 @@ TRAIN_CONFIGS: dict[str, TrainConfig] = {
         # The MLPs need longer training than `default` to clear their floors
         # (sigmoid 95%/97%, ReLU 97.5%): measured in BUILD_NOTES.md.
         TrainConfig("long", batch_size=32, epochs=20),
+        # The smoke preset's brief training (models are used below their floors).
+        TrainConfig("brief", epochs=2),
     )
 }
 
@@ -89,3 +91,105 @@ ZOO: tuple[tuple[str, str, str], ...] = (
     ("cnn_sigmoid", "mnist", "default"),
     ("cnn_sigmoid", "fashion_mnist", "default"),
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class AttackSettings:
+    """One setting of the evolution (PROTOCOL.md section 3).
+
+    ``loss``, ``lr``, ``max_steps``, ``stop``, ``kappa`` and ``clip`` go to
+    ``tfadv.attack.evolve``; ``start`` (with ``start_mean``/``start_sd`` for
+    ``"normal"``) names the start distribution.
+    """
+
+    loss: str = "mse"
+    lr: float = 100.0
+    max_steps: int = 1000
+    stop: str = "argmax"
+    kappa: float | None = None
+    clip: tuple[float, float] | None = (0.0, 1.0)
+    start: str = "uniform"
+    start_mean: float = 0.5
+    start_sd: float = 0.5
+
+    def evolve_options(self) -> dict:
+        return dict(loss=self.loss, lr=self.lr, max_steps=self.max_steps, stop=self.stop,
+                    kappa=self.kappa, clip=self.clip)
+
+    def start_options(self) -> dict:
+        return dict(mean=self.start_mean, sd=self.start_sd) if self.start == "normal" else {}
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class EyesConfig:
+    """Paper A's experiment ("Through Neural Nets' Eyes", PROTOCOL.md sections 3-6).
+
+    Attributes:
+      nets: the two sigmoid MLPs (shallow, deep).
+      relu_nets: their ReLU variants (``eyes_act``).
+      train_config: training configuration of every net.
+      rounds: training rounds R (seeds 0..R-1) of each net, and of the
+        untrained controls.
+      n_success: adversarial examples wanted per digit.
+      max_attempts: the attempt cap per digit.
+      attack: the evolution's settings.
+      sensitivity_n_success, sensitivity_max_attempts: the smaller search of
+        each ``eyes_tab4`` variant (round 0 only).
+      budgets: step budgets of the success-against-budget curve (``eyes_fig4``).
+      enforce_floors: drop models below their accuracy floor (the protocol);
+        False only for the smoke preset, whose models train briefly.
+    """
+
+    nets: tuple[str, ...] = ("mlp_shallow_sigmoid", "mlp_deep_sigmoid")
+    relu_nets: tuple[str, ...] = ("mlp_shallow_relu", "mlp_deep_relu")
+    train_config: str = "long"
+    rounds: int = 5
+    n_success: int = 1000
+    max_attempts: int = 20000
+    attack: AttackSettings = AttackSettings()
+    sensitivity_n_success: int = 200
+    sensitivity_max_attempts: int = 4000
+    budgets: tuple[int, ...] = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+    enforce_floors: bool = True
+
+    def sensitivity_variants(self) -> tuple[tuple[str, AttackSettings], ...]:
+        """``eyes_tab4``: one setting changed at a time from ``attack``."""
+        a = self.attack
+        return (
+            ("no clipping", dataclasses.replace(a, clip=None)),
+            ("start N(0.5, 0.5)", dataclasses.replace(a, start="normal", start_mean=0.5, start_sd=0.5)),
+            ("start N(0, 1)", dataclasses.replace(a, start="normal", start_mean=0.0, start_sd=1.0)),
+            (f"lr {a.lr / 10:g}", dataclasses.replace(a, lr=a.lr / 10)),
+            (f"lr {a.lr * 10:g}", dataclasses.replace(a, lr=a.lr * 10)),
+            ("stop confidence >= 0.5", dataclasses.replace(a, stop="confidence", kappa=0.5)),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A whole reproduction's settings: paper A's and paper B's."""
+
+    name: str
+    eyes: EyesConfig
+
+
+PRESETS: dict[str, Preset] = {
+    "paper": Preset("paper", EyesConfig()),
+    # Small but real: every stage runs on real data with real models, in minutes.
+    "quick": Preset("quick", EyesConfig(
+        train_config="brief", rounds=2, n_success=100, max_attempts=1000,
+        attack=AttackSettings(max_steps=200), sensitivity_n_success=20,
+        sensitivity_max_attempts=200, budgets=(0, 1, 2, 5, 10, 20, 50, 100, 200),
+        enforce_floors=False)),
+}
+
+
+def get_preset(name: str) -> Preset:
+    """Returns the preset registered under ``name``."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"Unknown preset {name!r}; known: {', '.join(PRESETS)}.") from None

@@ -29,7 +29,7 @@ import tensorflow as tf
 import tfadv
 from tfadv import artifacts, data
 from tfadv.config import TrainConfig, get_train_config
-from tfadv.models import build_model, get_spec, accuracy_floor, to_model_input
+from tfadv.models import accuracy_floor, build_model, get_spec, predict, to_model_input
 
 FORMAT_VERSION = 1
 _ATTR = "tfadv."
@@ -81,8 +81,7 @@ def _targets(labels: np.ndarray, loss: str) -> np.ndarray:
 
 def evaluate_accuracy(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of ``images`` whose argmax prediction equals ``labels``."""
-    probs = model.predict(to_model_input(images, model), batch_size=2000, verbose=0)
-    return float(np.mean(np.argmax(probs, axis=1) == labels))
+    return float(np.mean(np.argmax(predict(model, images), axis=1) == labels))
 
 
 def train_model(
@@ -297,6 +296,48 @@ def ensure_model(
     save_model(model, path, metadata)
     logger.info("Saved %s.", path)
     return model, metadata, path
+
+
+class ModelBank:
+    """The trained models of one run: trained or reused once, kept in memory.
+
+    ``get`` applies the accuracy floor: a gated model below its floor is not
+    used (returns None), and the run says so.
+    """
+
+    def __init__(self, output_dir, *, data_dir=None, force: bool = False,
+                 enforce_floors: bool = True, verbose=0):
+        self.output_dir = output_dir
+        self.data_dir = data_dir
+        self.force = force
+        self.enforce_floors = enforce_floors
+        self.verbose = verbose
+        self._models: dict = {}
+        self.excluded: list[dict] = []
+
+    def get(self, model_name: str, dataset: str, config: str, seed: int, *,
+            gated: bool = True) -> tuple[keras.Model | None, dict]:
+        """Returns ``(model, metadata)``; model is None when gated and below its floor."""
+        key = (model_name, dataset, config, seed)
+        if key not in self._models:
+            model, metadata, _ = ensure_model(
+                self.output_dir, model_name, dataset, config, seed, data_dir=self.data_dir,
+                force=self.force, verbose=self.verbose)
+            self._models[key] = (model, metadata)
+        model, metadata = self._models[key]
+        if gated and self.enforce_floors and not metadata["meets_floor"]:
+            if not any(e["key"] == list(key) for e in self.excluded):
+                logger.warning("%s on %s (%s, seed %d): test accuracy %.4f is below its floor %.3f; not used.",
+                               *key, metadata["test_accuracy"], metadata["accuracy_floor"])
+                self.excluded.append({"key": list(key), "test_accuracy": metadata["test_accuracy"],
+                                      "floor": metadata["accuracy_floor"]})
+            return None, metadata
+        return model, metadata
+
+    def model_key(self, model_name: str, dataset: str, config: str, seed: int) -> str:
+        """A key that changes whenever the model file is trained again."""
+        _, metadata = self.get(model_name, dataset, config, seed, gated=False)
+        return artifacts.config_key(metadata)
 
 
 if __name__ == "__main__":
