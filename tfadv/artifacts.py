@@ -28,10 +28,42 @@ T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 TMP_MARK = ".tmp-"
+STAMP = "tfadv_output.json"
+# Bump when the layout or the meaning of files under an output folder changes.
+OUTPUT_FORMAT = 1
 
 
 class OutputDirError(OSError):
-    """The output folder cannot be written (permissions, full disk)."""
+    """The output folder cannot be written (permissions, full disk), or belongs to another version."""
+
+
+def open_output_dir(output_dir) -> Path:
+    """Checks that ``output_dir`` can hold this version's results, and stamps it.
+
+    Raises:
+      OutputDirError: if the folder was made by an incompatible version of
+        tfadv, holds tfadv results without a stamp, or cannot be written.
+    """
+    output_dir = Path(output_dir)
+    stamp = output_dir / STAMP
+    if stamp.exists():
+        try:
+            found = json.loads(stamp.read_text()).get("format")
+        except (OSError, ValueError):
+            found = None
+        if found != OUTPUT_FORMAT:
+            raise OutputDirError(
+                f"{output_dir} was made by an incompatible version of tfadv (output format {found}, "
+                f"this version writes {OUTPUT_FORMAT}). Use another --output_dir, or delete this one.")
+        return output_dir
+    if any((output_dir / sub).exists() for sub in ("models", "attacks", "summaries")):
+        raise OutputDirError(
+            f"{output_dir} holds tfadv results without a {STAMP} stamp (an older, incompatible version). "
+            "Use another --output_dir, or delete this one.")
+    from tfadv import __version__
+
+    write_json(stamp, {"format": OUTPUT_FORMAT, "created_by": f"tfadv {__version__}"})
+    return output_dir
 
 
 def model_path(output_dir: str | os.PathLike, model: str, dataset: str, config: str, seed: int) -> Path:

@@ -37,6 +37,45 @@ def route_package_logging() -> None:
     logging.getLogger("tfadv").setLevel(level)
 
 
+def define_run_flags() -> None:
+    """Flags of ``reproduce`` and of every script: where, at which scale, and --force."""
+    define_common_flags()
+    flags.DEFINE_enum("preset", "paper", ["paper", "quick"],
+                      "Scale: the protocol's (paper) or a small smoke run (quick).")
+    flags.DEFINE_boolean("force", False, "Train and attack again even when results exist.")
+
+
+def make_pipeline():
+    """The ``Pipeline`` the current flags ask for."""
+    from tfadv.config import get_preset
+    from tfadv.pipeline import Pipeline
+
+    return Pipeline(get_preset(FLAGS.preset), FLAGS.output_dir, data_dir=FLAGS.data_dir, force=FLAGS.force,
+                    verbose=keras_verbosity(), progress=FLAGS.verbosity >= 0)
+
+
+def run_item(item_id: str) -> None:
+    """Entry point of ``scripts/<item_id>.py``: makes that one figure or table."""
+    define_run_flags()
+
+    def main(argv):
+        if len(argv) > 1:
+            raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+        route_package_logging()
+        from tfadv import catalog
+
+        pipeline = make_pipeline()
+        for path in pipeline.make(item_id):
+            print(path)
+        paper = catalog.entry(item_id).paper
+        served = set(catalog.entry(item_id).claims)
+        for claim in pipeline.claims(paper):
+            if claim.id in served:
+                print(f"{claim.id} ({claim.verdict}): {claim.rule}")
+
+    app.run(main)
+
+
 def _define_train_flags() -> None:
     from tfadv.config import TRAIN_CONFIGS
     from tfadv.models import MODELS

@@ -29,13 +29,13 @@ ENGINE_VERSION = 1  # bump when a change to the engine changes results
 logger = logging.getLogger(__name__)
 
 
-def group_nets(cfg: EyesConfig, group: str) -> tuple[tuple[str, ...], str]:
-    """The nets and training configuration of a group."""
+def group_nets(cfg: EyesConfig, group: str) -> tuple[tuple[str, str], ...]:
+    """The (net, training configuration) pairs of a group, shallow first."""
     if group == "trained":
-        return cfg.nets, cfg.train_config
+        return cfg.nets
     if group == "untrained":
-        return cfg.nets, "untrained"
-    return cfg.relu_nets, cfg.train_config
+        return tuple((net, "untrained") for net, _ in cfg.nets)
+    return cfg.relu_nets
 
 
 def stream_seed(group: int, net: int, round_: int, digit: int, variant: int = 0) -> int:
@@ -47,8 +47,7 @@ def models_needed(cfg: EyesConfig) -> list[tuple[str, str, str, int]]:
     """Every (model, dataset, config, seed) paper A uses, in training order."""
     out = []
     for group in GROUPS:
-        nets, config = group_nets(cfg, group)
-        out += [(net, DATASET, config, r) for r in range(cfg.rounds) for net in nets]
+        out += [(net, DATASET, config, r) for r in range(cfg.rounds) for net, config in group_nets(cfg, group)]
     return out
 
 
@@ -72,16 +71,15 @@ def jobs(cfg: EyesConfig) -> list[SearchJob]:
     """Every search of paper A: main searches, then the sensitivity variants."""
     out = []
     for g, group in enumerate(GROUPS):
-        nets, config = group_nets(cfg, group)
         for r in range(cfg.rounds):
-            for i, net in enumerate(nets):
+            for i, (net, config) in enumerate(group_nets(cfg, group)):
                 for d in range(10):
                     out.append(SearchJob(group, net, config, r, d, cfg.attack, cfg.n_success,
                                          cfg.max_attempts, stream_seed(g, i, r, d)))
     for v, (name, settings) in enumerate(cfg.sensitivity_variants(), start=1):
-        for i, net in enumerate(cfg.nets):
+        for i, (net, config) in enumerate(cfg.nets):
             for d in range(10):
-                out.append(SearchJob("trained", net, cfg.train_config, 0, d, settings,
+                out.append(SearchJob("trained", net, config, 0, d, settings,
                                      cfg.sensitivity_n_success, cfg.sensitivity_max_attempts,
                                      stream_seed(0, i, 0, d, v), variant=name))
     return out
@@ -149,8 +147,7 @@ def summarize(cfg: EyesConfig, output_dir, *, data_dir=None, force: bool = False
       and ``sens_*`` arrays [variant, net, digit] for ``eyes_tab4``;
       ``meta`` holds names and settings.
     """
-    bank = bank or ModelBank(output_dir, data_dir=data_dir, force=force,
-                             enforce_floors=cfg.enforce_floors, verbose=verbose)
+    bank = bank or ModelBank(output_dir, data_dir=data_dir, force=force, verbose=verbose)
     all_jobs = jobs(cfg)
     shape = (len(GROUPS), 2, cfg.rounds, 10)
     variants = [name for name, _ in cfg.sensitivity_variants()]
@@ -176,7 +173,7 @@ def summarize(cfg: EyesConfig, output_dir, *, data_dir=None, force: bool = False
     report = ProgressLine("paper A searches") if progress else None
     for n, job in enumerate(all_jobs):
         g = GROUPS.index(job.group)
-        i = group_nets(cfg, job.group)[0].index(job.net)
+        i = [net for net, _ in group_nets(cfg, job.group)].index(job.net)
         model, meta = bank.get(job.net, DATASET, job.config, job.round, gated=job.group != "untrained")
         search = run_search(bank, output_dir, job, force=force)
         if job.variant == "main":
@@ -202,8 +199,8 @@ def summarize(cfg: EyesConfig, output_dir, *, data_dir=None, force: bool = False
     arrays["class_means"] = np.stack([x_train[y_train == c].mean(axis=0).reshape(784) for c in range(10)])
     arrays["meta"] = {
         "groups": list(GROUPS),
-        "nets": {g: list(group_nets(cfg, g)[0]) for g in GROUPS},
-        "configs": {g: group_nets(cfg, g)[1] for g in GROUPS},
+        "nets": {g: [net for net, _ in group_nets(cfg, g)] for g in GROUPS},
+        "configs": {g: [config for _, config in group_nets(cfg, g)] for g in GROUPS},
         "variants": variants,
         "budgets": budgets.tolist(),
         "config": dataclasses.asdict(cfg),

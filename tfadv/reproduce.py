@@ -1,17 +1,21 @@
 """python -m tfadv.reproduce: regenerate every figure, table and claim verdict.
 
-    python -m tfadv.reproduce                       # both papers, paper scale
+    python -m tfadv.reproduce                        # both papers, paper scale, into results/
     python -m tfadv.reproduce --paper=eyes --preset=quick --output_dir=/tmp/q
     python -m tfadv.reproduce --only=eyes_fig1,eyes_tab1
+    python -m tfadv.reproduce --check=paper/reference  # rerun and compare with a reference
 
 Results already in ``--output_dir`` (models, searches, summaries) are reused,
-so a second run is fast and an interrupted run resumes where it stopped.
+so a second run is fast and an interrupted run resumes where it stopped. The
+run ends with ``claims.json``, ``REPORT.md`` and ``manifest.json``.
 """
 
 from __future__ import annotations
 
+import datetime
 import sys
 import time
+from pathlib import Path
 
 from absl import app, flags
 
@@ -21,37 +25,78 @@ FLAGS = flags.FLAGS
 
 
 def _define_flags() -> None:
-    cli.define_common_flags()
-    flags.DEFINE_enum("preset", "paper", ["paper", "quick"], "Scale: the protocol's (paper) or a smoke run.")
+    cli.define_run_flags()
     flags.DEFINE_enum("paper", None, ["eyes", "dough"], "Only this paper (default: both).")
     flags.DEFINE_list("only", None, "Only these figure/table ids (comma-separated).")
-    flags.DEFINE_boolean("force", False, "Train and attack again even when results exist.")
+    flags.DEFINE_string("check", None, "A reference output folder (e.g. paper/reference): rerun at its preset "
+                        "and compare claims; exits with status 1 when a verdict changes.")
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _run(ids: list[str], papers: list[str]) -> list[dict]:
+    from tfadv import artifacts, report
+
+    started = _now()
+    start = time.perf_counter()
+    pipeline = cli.make_pipeline()
+    for n, item in enumerate(ids, start=1):
+        paths = pipeline.make(item)
+        print(f"[{n}/{len(ids)}] {item}: {', '.join(str(p) for p in paths)}", flush=True)
+    claims = pipeline.write_claims(papers)
+    flag_values = {name: FLAGS[name].value for name in
+                   ("output_dir", "data_dir", "preset", "paper", "only", "force", "check", "verbosity")}
+    manifest = pipeline.manifest(papers, flag_values, started, _now())
+    artifacts.write_json(Path(FLAGS.output_dir) / "manifest.json", manifest)
+    header = [f"Preset `{FLAGS.preset}`; made by tfadv {manifest['versions']['tfadv']} with TensorFlow "
+              f"{manifest['versions']['tensorflow']} on {manifest['machine']['processor']} "
+              f"({manifest['machine']['cpu_count']} cores); finished {manifest['runs'][-1]['finished']}.",
+              "", f"Regenerate everything: `python -m tfadv.reproduce --preset={FLAGS.preset} "
+              f"--output_dir={FLAGS.output_dir}`. Settings, data checksums and stage times: `manifest.json`."]
+    report.write_report(FLAGS.output_dir, claims, FLAGS.preset, header)
+    for claim in claims:
+        print(f"{claim['id']}: {claim['verdict']}")
+    print(f"Report: {Path(FLAGS.output_dir) / 'REPORT.md'}")
+    print(f"Done in {time.perf_counter() - start:.1f} s ({pipeline.describe_timings()}).", file=sys.stderr)
+    return claims
 
 
 def _main(argv) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     cli.route_package_logging()
-    from tfadv.config import get_preset
-    from tfadv.pipeline import Pipeline, item_ids, paper_of
+    from tfadv import artifacts, data
+    from tfadv.check import compare_claims
+    from tfadv.pipeline import item_ids, paper_of
 
+    reference = None
+    if FLAGS.check:
+        ref_path = Path(FLAGS.check) / "claims.json"
+        if not ref_path.exists():
+            raise app.UsageError(f"--check: no claims.json in {FLAGS.check}.")
+        reference = artifacts.read_json(ref_path)
+        if not FLAGS["preset"].present:
+            FLAGS.preset = reference["preset"]
     ids = FLAGS.only or item_ids(FLAGS.paper)
     try:
         papers = sorted({paper_of(i) for i in ids}, key=["eyes", "dough"].index)
     except ValueError as e:
         raise app.UsageError(str(e))
-    start = time.perf_counter()
-    pipeline = Pipeline(get_preset(FLAGS.preset), FLAGS.output_dir, data_dir=FLAGS.data_dir,
-                        force=FLAGS.force, verbose=cli.keras_verbosity(), progress=FLAGS.verbosity >= 0)
-    for n, item in enumerate(ids, start=1):
-        paths = pipeline.make(item)
-        print(f"[{n}/{len(ids)}] {item}: {', '.join(str(p) for p in paths)}", flush=True)
-    claims_path = pipeline.write_claims(papers)
-    for paper in papers:
-        for claim in pipeline.claims(paper):
-            print(f"{claim.id}: {claim.verdict}")
-    print(f"Claims: {claims_path}")
-    print(f"Done in {time.perf_counter() - start:.1f} s ({pipeline.describe_timings()}).", file=sys.stderr)
+    try:
+        claims = _run(ids, papers)
+    except (artifacts.OutputDirError, data.DataError) as e:
+        print(f"tfadv.reproduce: {e}", file=sys.stderr)
+        sys.exit(2)
+    if reference is not None:
+        wanted = [c for c in reference["claims"] if c["paper"] in papers]
+        lines, changed = compare_claims(wanted, claims)
+        print(f"\nCompared with {FLAGS.check} (preset {reference['preset']}):")
+        print("\n".join(lines) if lines else "no differences")
+        if changed:
+            print("A verdict changed.", file=sys.stderr)
+            sys.exit(1)
 
 
 def main() -> None:

@@ -60,11 +60,14 @@ def package_versions() -> dict:
     }
 
 
-def _compile(model: keras.Model, loss: str, config: TrainConfig) -> None:
+def _compile(model: keras.Model, loss: str, config: TrainConfig, steps: int) -> None:
+    rate = config.learning_rate
+    if config.schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=max(steps, 1))
     if config.optimizer == "adam":
-        optimizer = keras.optimizers.Adam(config.learning_rate)
+        optimizer = keras.optimizers.Adam(rate)
     else:
-        optimizer = keras.optimizers.SGD(config.learning_rate, momentum=config.momentum)
+        optimizer = keras.optimizers.SGD(rate, momentum=config.momentum)
     keras_loss = {
         "mse": "mean_squared_error",
         "binary_crossentropy": "binary_crossentropy",
@@ -118,12 +121,12 @@ def train_model(
     (x_train, y_train), (x_test, y_test) = splits
     enable_determinism(seed)
     model = build_model(model_name, seed)
-    _compile(model, spec.loss, config)
+    steps = config.epochs * int(np.ceil(len(x_train) / config.batch_size))
+    _compile(model, spec.loss, config, steps)
     labels = np.asarray(y_train)
     if config.shuffle_labels:
         labels = np.random.default_rng([seed, 1]).permutation(labels)
     start = time.perf_counter()
-    steps = 0
     if config.trained:
         logger.info("Training %s on %s (%s, seed %d): %d epochs.",
                     model_name, dataset, config.name, seed, config.epochs)
@@ -135,7 +138,6 @@ def train_model(
             shuffle=True,
             verbose=verbose,
         )
-        steps = config.epochs * int(np.ceil(len(x_train) / config.batch_size))
     wall = time.perf_counter() - start
     accuracy = evaluate_accuracy(model, x_test, y_test)
     floor = accuracy_floor(model_name, dataset)

@@ -1,0 +1,19 @@
+"""dough_fig1: Class patterns (mean perturbation toward each class) for the FC net, the CNN and the sigmoid
+CNN, on MNIST and Fashion-MNIST; diverging colour map centred at zero.
+
+Command (paper scale; reuses every model and attack already in --output_dir):
+
+    python scripts/dough_fig1.py --output_dir=results --preset=paper [--data_dir=DIR]
+
+Runtime on 2 CPU cores: RUNTIME_dough_fig1
+
+What it should show: Claim B1: a distinct, recurring structure per class.
+
+The logic lives in the package (tfadv.pipeline, tfadv.dough_items); this script
+only names the item. ``--preset=quick`` makes a small but real version in a few minutes.
+"""
+
+from tfadv.cli import run_item
+
+if __name__ == "__main__":
+    run_item("dough_fig1")

@@ -1,0 +1,18 @@
+"""dough_fig2: The same class patterns under every abstraction: mean, median, sign, top-p, K, stop rule.
+
+Command (paper scale; reuses every model and attack already in --output_dir):
+
+    python scripts/dough_fig2.py --output_dir=results --preset=paper [--data_dir=DIR]
+
+Runtime on 2 CPU cores: RUNTIME_dough_fig2
+
+What it should show: Claim B2: the structure survives every abstraction (r with the mean pattern printed).
+
+The logic lives in the package (tfadv.pipeline, tfadv.dough_items); this script
+only names the item. ``--preset=quick`` makes a small but real version in a few minutes.
+"""
+
+from tfadv.cli import run_item
+
+if __name__ == "__main__":
+    run_item("dough_fig2")

@@ -1,0 +1,18 @@
+"""dough_fig3: Dataset-derived patterns (class mean minus overall mean) beside the class patterns, with r.
+
+Command (paper scale; reuses every model and attack already in --output_dir):
+
+    python scripts/dough_fig3.py --output_dir=results --preset=paper [--data_dir=DIR]
+
+Runtime on 2 CPU cores: RUNTIME_dough_fig3
+
+What it should show: Claim B4: patterns resemble mu_c - mu of their own class.
+
+The logic lives in the package (tfadv.pipeline, tfadv.dough_items); this script
+only names the item. ``--preset=quick`` makes a small but real version in a few minutes.
+"""
+
+from tfadv.cli import run_item
+
+if __name__ == "__main__":
+    run_item("dough_fig3")

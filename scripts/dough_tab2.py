@@ -1,0 +1,18 @@
+"""dough_tab2: r across architectures (FC vs CNN, ReLU vs sigmoid CNN) and training configurations.
+
+Command (paper scale; reuses every model and attack already in --output_dir):
+
+    python scripts/dough_tab2.py --output_dir=results --preset=paper [--data_dir=DIR]
+
+Runtime on 2 CPU cores: RUNTIME_dough_tab2
+
+What it should show: Claim B3: same-class r beats every other-class r for >= 9 of 10 classes.
+
+The logic lives in the package (tfadv.pipeline, tfadv.dough_items); this script
+only names the item. ``--preset=quick`` makes a small but real version in a few minutes.
+"""
+
+from tfadv.cli import run_item
+
+if __name__ == "__main__":
+    run_item("dough_tab2")

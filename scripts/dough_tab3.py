@@ -1,0 +1,19 @@
+"""dough_tab3: r between class patterns and dataset-derived patterns, trained models against untrained and
+shuffled-label controls.
+
+Command (paper scale; reuses every model and attack already in --output_dir):
+
+    python scripts/dough_tab3.py --output_dir=results --preset=paper [--data_dir=DIR]
+
+Runtime on 2 CPU cores: RUNTIME_dough_tab3
+
+What it should show: Claim B4: own class nearest for >= 9 of 10 classes, mean r >= 0.3 above both controls.
+
+The logic lives in the package (tfadv.pipeline, tfadv.dough_items); this script
+only names the item. ``--preset=quick`` makes a small but real version in a few minutes.
+"""
+
+from tfadv.cli import run_item
+
+if __name__ == "__main__":
+    run_item("dough_tab3")

@@ -1,0 +1,18 @@
+"""dough_tab4: Attack statistics per class: success rate, median steps, L2 and Linf of the perturbation.
+
+Command (paper scale; reuses every model and attack already in --output_dir):
+
+    python scripts/dough_tab4.py --output_dir=results --preset=paper [--data_dir=DIR]
+
+Runtime on 2 CPU cores: RUNTIME_dough_tab4
+
+What it should show: Every start should reach every class (minimal evolution).
+
+The logic lives in the package (tfadv.pipeline, tfadv.dough_items); this script
+only names the item. ``--preset=quick`` makes a small but real version in a few minutes.
+"""
+
+from tfadv.cli import run_item
+
+if __name__ == "__main__":
+    run_item("dough_tab4")

@@ -1,0 +1,19 @@
+"""dough_tab5: Transfer: class patterns of model X added to fresh noise make model Y predict the class, against
+a norm-matched random pattern.
+
+Command (paper scale; reuses every model and attack already in --output_dir):
+
+    python scripts/dough_tab5.py --output_dir=results --preset=paper [--data_dir=DIR]
+
+Runtime on 2 CPU cores: RUNTIME_dough_tab5
+
+What it should show: Claim B5: transfer beats the random pattern by >= 20 points.
+
+The logic lives in the package (tfadv.pipeline, tfadv.dough_items); this script
+only names the item. ``--preset=quick`` makes a small but real version in a few minutes.
+"""
+
+from tfadv.cli import run_item
+
+if __name__ == "__main__":
+    run_item("dough_tab5")

@@ -1,0 +1,18 @@
+"""dough_tab6: A classifier trained only on adversarial examples evolved from noise, tested on real MNIST.
+
+Command (paper scale; reuses every model and attack already in --output_dir):
+
+    python scripts/dough_tab6.py --output_dir=results --preset=paper [--data_dir=DIR]
+
+Runtime on 2 CPU cores: RUNTIME_dough_tab6
+
+What it should show: Claim B6: >= 50% from trained sources, <= 20% from untrained ones (chance 10%).
+
+The logic lives in the package (tfadv.pipeline, tfadv.dough_items); this script
+only names the item. ``--preset=quick`` makes a small but real version in a few minutes.
+"""
+
+from tfadv.cli import run_item
+
+if __name__ == "__main__":
+    run_item("dough_tab6")

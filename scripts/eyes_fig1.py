@@ -1,0 +1,20 @@
+"""eyes_fig1: Paper A's figure 1: (a) one adversarial example for 2 (shallow net), (b) the average of all 2s,
+(c) one for 4 (deep net), (d) the average of all 4s, each titled with its label and confidence.
+
+Command (paper scale; reuses every model and attack already in --output_dir):
+
+    python scripts/eyes_fig1.py --output_dir=results --preset=paper [--data_dir=DIR]
+
+Runtime on 2 CPU cores: RUNTIME_eyes_fig1
+
+What it should show: The paper reports (a) 1.46%, (b) 98.72%, (c) 86.97%, (d) 99.68%; single examples stop at the first
+step the label flips, so their confidence is low, and the averages show stroke-like structure.
+
+The logic lives in the package (tfadv.pipeline, tfadv.eyes_items); this script
+only names the item. ``--preset=quick`` makes a small but real version in a few minutes.
+"""
+
+from tfadv.cli import run_item
+
+if __name__ == "__main__":
+    run_item("eyes_fig1")

@@ -1,0 +1,19 @@
+"""eyes_fig2: Averaged adversarial image of every digit for each net (trained and untrained), with MNIST's
+class means as a reference row; captions give the net's confidence in the digit.
+
+Command (paper scale; reuses every model and attack already in --output_dir):
+
+    python scripts/eyes_fig2.py --output_dir=results --preset=paper [--data_dir=DIR]
+
+Runtime on 2 CPU cores: RUNTIME_eyes_fig2
+
+What it should show: Claim A2: the averages should not look like the class means.
+
+The logic lives in the package (tfadv.pipeline, tfadv.eyes_items); this script
+only names the item. ``--preset=quick`` makes a small but real version in a few minutes.
+"""
+
+from tfadv.cli import run_item
+
+if __name__ == "__main__":
+    run_item("eyes_fig2")

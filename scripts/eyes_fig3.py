@@ -1,0 +1,19 @@
+"""eyes_fig3: Persistence heatmaps of Pearson r between averaged images: across training rounds, across the
+two nets, against MNIST class means, and against untrained controls.
+
+Command (paper scale; reuses every model and attack already in --output_dir):
+
+    python scripts/eyes_fig3.py --output_dir=results --preset=paper [--data_dir=DIR]
+
+Runtime on 2 CPU cores: RUNTIME_eyes_fig3
+
+What it should show: Claims A3 (bright diagonal across rounds), A4 (diagonal across nets above the untrained control) and A2.
+
+The logic lives in the package (tfadv.pipeline, tfadv.eyes_items); this script
+only names the item. ``--preset=quick`` makes a small but real version in a few minutes.
+"""
+
+from tfadv.cli import run_item
+
+if __name__ == "__main__":
+    run_item("eyes_fig3")

@@ -1,0 +1,18 @@
+"""eyes_fig4: Success rate of evolving noise into each digit against the step budget, per net.
+
+Command (paper scale; reuses every model and attack already in --output_dir):
+
+    python scripts/eyes_fig4.py --output_dir=results --preset=paper [--data_dir=DIR]
+
+Runtime on 2 CPU cores: RUNTIME_eyes_fig4
+
+What it should show: Claim A5: the curves of 1 and 4 should lie below those of 0 and 8 in both nets.
+
+The logic lives in the package (tfadv.pipeline, tfadv.eyes_items); this script
+only names the item. ``--preset=quick`` makes a small but real version in a few minutes.
+"""
+
+from tfadv.cli import run_item
+
+if __name__ == "__main__":
+    run_item("eyes_fig4")

@@ -1,0 +1,18 @@
+"""eyes_tab1: Success rate per digit and net: mean and sd over training rounds, pooled Wilson 95% interval.
+
+Command (paper scale; reuses every model and attack already in --output_dir):
+
+    python scripts/eyes_tab1.py --output_dir=results --preset=paper [--data_dir=DIR]
+
+Runtime on 2 CPU cores: RUNTIME_eyes_tab1
+
+What it should show: Claim A5: success(1) and success(4) below min(success(0), success(8)) in both nets.
+
+The logic lives in the package (tfadv.pipeline, tfadv.eyes_items); this script
+only names the item. ``--preset=quick`` makes a small but real version in a few minutes.
+"""
+
+from tfadv.cli import run_item
+
+if __name__ == "__main__":
+    run_item("eyes_tab1")

@@ -1,0 +1,18 @@
+"""eyes_tab2: Confidence of each averaged image, and of single adversarial examples, beside the paper's numbers.
+
+Command (paper scale; reuses every model and attack already in --output_dir):
+
+    python scripts/eyes_tab2.py --output_dir=results --preset=paper [--data_dir=DIR]
+
+Runtime on 2 CPU cores: RUNTIME_eyes_tab2
+
+What it should show: Claim A1: averaged images >= 0.90 for (shallow, 2), (deep, 4) and 8 of 10 digits per net.
+
+The logic lives in the package (tfadv.pipeline, tfadv.eyes_items); this script
+only names the item. ``--preset=quick`` makes a small but real version in a few minutes.
+"""
+
+from tfadv.cli import run_item
+
+if __name__ == "__main__":
+    run_item("eyes_tab2")

@@ -1,0 +1,18 @@
+"""eyes_tab3: The persistence numbers behind eyes_fig3, per net and digit.
+
+Command (paper scale; reuses every model and attack already in --output_dir):
+
+    python scripts/eyes_tab3.py --output_dir=results --preset=paper [--data_dir=DIR]
+
+Runtime on 2 CPU cores: RUNTIME_eyes_tab3
+
+What it should show: Claims A2, A3 (cross-round r >= 0.8) and A4.
+
+The logic lives in the package (tfadv.pipeline, tfadv.eyes_items); this script
+only names the item. ``--preset=quick`` makes a small but real version in a few minutes.
+"""
+
+from tfadv.cli import run_item
+
+if __name__ == "__main__":
+    run_item("eyes_tab3")

@@ -1,0 +1,94 @@
+"""REPORT.md and manifest.json: what a reader and a reviewer open first.
+
+The report shows every figure and table of both papers, each under the claim
+it serves (``tfadv.catalog``), with the claim's verdict, its checks, the
+measured numbers beside the paper's, and the command that regenerates the
+item. It is written from ``claims.json`` and the files on disk only.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from tfadv import artifacts, catalog
+
+PAPER_TITLES = {
+    "eyes": 'Paper A: "Through Neural Nets\' Eyes"',
+    "dough": 'Paper B: "Neural Networks Playing Dough"',
+}
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "\u2014"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return "\u2014" if math.isnan(value) else f"{value:.4g}"
+    if isinstance(value, list):
+        if len(value) > 12 or any(isinstance(v, list) for v in value):
+            flat = [v for v in value if not isinstance(v, list)]
+            return f"[{len(value)} values]" if not flat else "[" + ", ".join(_fmt(v) for v in flat[:12]) + ", \u2026]"
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_fmt(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _claim_section(claim: dict) -> list[str]:
+    lines = [f"### {claim['id']}: {claim['claim']}", "",
+             f"**Verdict: {claim['verdict']}.** Rule: {claim['rule']}", "",
+             "| check | passed | numbers |", "|---|---|---|"]
+    for check in claim["checks"]:
+        lines.append(f"| {check['name']} | {_fmt(check['passed'])} | {_fmt(check['numbers'])} |")
+    if claim.get("paper_numbers"):
+        lines += ["", "| number | paper | reproduced |", "|---|---|---|"]
+        for key, paper_value in claim["paper_numbers"].items():
+            lines.append(f"| {key} | {_fmt(paper_value)} | {_fmt(claim['measured'].get(key))} |")
+    lines.append("")
+    return lines
+
+
+def _item_section(output_dir: Path, entry: catalog.Entry, preset: str) -> list[str]:
+    lines = [f"#### `{entry.id}`: {entry.what}", ""]
+    png, _ = artifacts.figure_paths(output_dir, entry.id)
+    _, md, _ = artifacts.table_paths(output_dir, entry.id)
+    shown = False
+    if png.exists():
+        lines += [f"![{entry.id}](figures/{png.name})", ""]
+        shown = True
+    if md.exists():
+        lines += [md.read_text().strip(), ""]
+        shown = True
+    if not shown:
+        lines += ["*Not made in this run* (run the command below).", ""]
+    others = [c for c in entry.claims[1:]]
+    if others:
+        lines += [f"Also serves {', '.join(others)}.", ""]
+    lines += [f"Regenerate: `python scripts/{entry.id}.py --output_dir={output_dir} --preset={preset}`", ""]
+    return lines
+
+
+def write_report(output_dir, claims: list[dict], preset: str, header: list[str] | None = None) -> Path:
+    """Writes ``REPORT.md`` from the claims (as in claims.json) and the files present."""
+    output_dir = Path(output_dir)
+    by_id = {c["id"]: c for c in claims}
+    lines = ["# tfadv reproduction report", ""] + (header or []) + [
+        "", "## Claims at a glance", "", "| claim | paper | verdict | rule |", "|---|---|---|---|"]
+    for c in claims:
+        lines.append(f"| {c['id']} | {c['paper']} | **{c['verdict']}** | {c['rule']} |")
+    lines.append("")
+    for paper, title in PAPER_TITLES.items():
+        entries = [e for e in catalog.ENTRIES if e.paper == paper]
+        claim_ids = sorted({e.claims[0] for e in entries} | {c["id"] for c in claims if c["paper"] == paper})
+        lines += [f"## {title}", ""]
+        for cid in claim_ids:
+            if cid in by_id:
+                lines += _claim_section(by_id[cid])
+            else:
+                lines += [f"### {cid}", "", "*No verdict in this run.*", ""]
+            for e in entries:
+                if e.claims[0] == cid:
+                    lines += _item_section(output_dir, e, preset)
+    return artifacts.write_text(output_dir / "REPORT.md", "\n".join(lines))
