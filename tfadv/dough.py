@@ -18,6 +18,7 @@ import numpy as np
 
 from tfadv import abstraction, artifacts, attack, data
 from tfadv.config import DoughConfig, get_train_config
+from tfadv.dough_analysis import STATS
 from tfadv.models import predict
 from tfadv.progress import ProgressLine
 from tfadv.train import ModelBank, train_model
@@ -107,8 +108,10 @@ def evolve_bank(bank: ModelBank, output_dir, cfg: DoughConfig, entry: ModelEntry
 
 
 def _class_stats(result: attack.EvolutionResult) -> np.ndarray:
-    """Per class: success rate, median steps, mean L2 and Linf of delta (successes)."""
-    out = np.full((10, 4), np.nan)
+    """Per class, the ``STATS``: success rate; median steps, mean L2 and Linf of
+    delta over the successes; fraction of starts the model already gave that
+    class (0 steps, delta = 0)."""
+    out = np.full((10, len(STATS)), np.nan)
     delta = result.delta.reshape(len(result), -1)
     for c in range(10):
         mine = result.target == c
@@ -118,6 +121,7 @@ def _class_stats(result: attack.EvolutionResult) -> np.ndarray:
             out[c, 1] = np.median(result.steps[ok])
             out[c, 2] = np.linalg.norm(delta[ok], axis=1).mean()
             out[c, 3] = np.abs(delta[ok]).max(axis=1).mean()
+        out[c, 4] = np.mean(ok[mine] & (result.steps[mine] == 0))
     return out
 
 
@@ -227,8 +231,8 @@ def summarize(cfg: DoughConfig, output_dir, *, data_dir=None, force: bool = Fals
 
     Keys (``|``-separated): ``pattern|<dataset>|<arch>|<config>|<seed>|<stop>|<abstraction>|<K>``
     (10 x 784 class patterns; K is ``all``, a number, or ``half_a``/``half_b``),
-    ``stats|<dataset>|<arch>|<config>|<seed>`` (10 x 4: success rate, median
-    steps, mean L2, mean Linf), ``dataset|<dataset>|<variant>`` (10 x 784),
+    ``stats|<dataset>|<arch>|<config>|<seed>`` (10 x ``len(STATS)``),
+    ``dataset|<dataset>|<variant>`` (10 x 784),
     ``transfer|<dataset>`` and ``transfer_random|<dataset>`` ([X, Y] rates),
     ``accuracy|<dataset>|<arch>|<config>|<seed>``; ``meta`` holds model lists,
     exclusions and B6's accuracies.

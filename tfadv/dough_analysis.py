@@ -32,6 +32,8 @@ RULES = {
     "B6": "The classifier of dough_tab6 reaches at least 50% on the real MNIST test set, against at most 20% "
           "when trained on examples evolved in untrained networks.",
 }
+# Columns of the ``stats|...`` arrays (per class), written by ``dough._class_stats``.
+STATS = ("success rate", "median steps", "mean L2 of delta", "mean Linf of delta", "already the class")
 ARCH_NAMES = {"mlp_deep_relu": "FC", "mlp_shallow_relu": "FC (shallow)", "cnn_relu": "CNN",
               "cnn_sigmoid": "CNN (sigmoid)"}
 

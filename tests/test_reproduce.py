@@ -1,0 +1,169 @@
+"""End to end: ``python -m tfadv.reproduce --preset=quick`` on real data (both papers).
+
+The quick preset is small but real: models trained on MNIST and Fashion-MNIST,
+real searches and evolutions, every figure, table and claim. These tests need
+the datasets (TFADV_DATA_DIR, as .ci/run sets it) and take a few minutes.
+"""
+
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tfadv import catalog
+
+pytestmark = pytest.mark.skipif(not os.environ.get("TFADV_DATA_DIR"),
+                                reason="needs MNIST and Fashion-MNIST (set TFADV_DATA_DIR)")
+
+VERDICTS = {"reproduced", "partly", "not reproduced"}
+CLAIM_IDS = [f"A{i}" for i in range(1, 6)] + [f"B{i}" for i in range(1, 7)]
+
+
+def reproduce(output_dir, *args, check=True, **kwargs):
+    cmd = [sys.executable, "-m", "tfadv.reproduce", "--preset=quick", f"--output_dir={output_dir}", *args]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env, **kwargs)
+    if check and run.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({run.returncode}):\n{run.stderr[-4000:]}")
+    return run
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """One uninterrupted quick run of both papers, and its wall time."""
+    out = tmp_path_factory.mktemp("quick")
+    start = time.perf_counter()
+    run = reproduce(out)
+    return out, run, time.perf_counter() - start
+
+
+def claims_of(output_dir, paper=None):
+    claims = json.loads(Path(output_dir, "claims.json").read_text())["claims"]
+    return [c for c in claims if paper in (None, c["paper"])]
+
+
+def test_quick_run_makes_every_item_and_claim(quick_run):
+    out, run, seconds = quick_run
+    for entry in catalog.ENTRIES:
+        made = list(Path(out).glob(f"*/{entry.id}.*"))
+        suffixes = {p.suffix for p in made}
+        if "figure" in entry.kind:
+            assert {".png", ".pdf"} <= suffixes, entry.id
+        if "table" in entry.kind:
+            assert {".csv", ".md", ".tex"} <= suffixes, entry.id
+        assert all(p.stat().st_size > 0 for p in made)
+    claims = claims_of(out)
+    assert [c["id"] for c in claims] == CLAIM_IDS
+    for c in claims:
+        assert c["verdict"] in VERDICTS
+        assert c["rule"] and c["claim"] and c["checks"]
+        passed = [ch["passed"] for ch in c["checks"]]
+        expected = "reproduced" if all(passed) else "not reproduced" if not any(passed) else "partly"
+        assert c["verdict"] == expected, c["id"]
+        for check in c["checks"]:
+            for value in _leaves(check["numbers"]):
+                assert value is None or isinstance(value, (bool, int, str)) or math.isfinite(value)
+    a1 = next(c for c in claims if c["id"] == "A1")
+    assert a1["paper_numbers"]["averaged_confidence_shallow_2"] == 0.9872
+    assert 0 <= a1["measured"]["averaged_confidence_shallow_2"] <= 1
+    assert json.loads(Path(out, "manifest.json").read_text())["runs"][-1]["stages_s"]
+    print(f"quick run of both papers: {seconds:.0f} s")
+
+
+def _leaves(value):
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _leaves(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _leaves(v)
+    else:
+        yield value
+
+
+def test_report_names_every_protocol_id(quick_run):
+    out, _, _ = quick_run
+    report = Path(out, "REPORT.md").read_text()
+    for entry in catalog.ENTRIES:
+        assert f"`{entry.id}`" in report
+        assert f"scripts/{entry.id}.py" in report
+    for cid in CLAIM_IDS:
+        assert f"### {cid}:" in report
+
+
+def test_second_run_reuses_every_model_and_attack(quick_run):
+    out, _, first_seconds = quick_run
+    stored = {p: p.stat().st_mtime_ns for p in Path(out).glob("[ma][ot]*/**/*.*") if p.is_file()}
+    assert any("models" in str(p) for p in stored) and any("attacks" in str(p) for p in stored)
+    before = claims_of(out)
+    start = time.perf_counter()
+    reproduce(out)
+    assert time.perf_counter() - start < first_seconds / 2
+    assert {p: p.stat().st_mtime_ns for p in stored} == stored
+    assert claims_of(out) == before
+
+
+def test_only_makes_just_the_named_items(quick_run, tmp_path):
+    out, _, _ = quick_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("figures", "tables"))
+    reproduce(copy, "--only=eyes_tab1,dough_fig1")
+    made = sorted(p.name for p in copy.glob("[ft][ia]*/*"))
+    assert made == ["dough_fig1.pdf", "dough_fig1.png", "eyes_tab1.csv", "eyes_tab1.md", "eyes_tab1.tex"]
+
+
+def test_killed_run_resumes_to_the_same_claims(quick_run, tmp_path):
+    out, _, _ = quick_run
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    shutil.copy(Path(out, "tfadv_output.json"), resumed)
+    shutil.copytree(Path(out, "models"), resumed / "models")  # the run starts at the attacks
+    cmd = [sys.executable, "-m", "tfadv.reproduce", "--preset=quick", "--paper=eyes", f"--output_dir={resumed}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not list(resumed.glob("attacks/eyes/*.npz")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not Path(resumed, "claims.json").exists()
+    reproduce(resumed, "--paper=eyes")
+    assert claims_of(resumed) == claims_of(out, "eyes")
+
+
+def test_check_passes_on_its_own_reference_and_fails_on_a_changed_verdict(quick_run, tmp_path):
+    out, _, _ = quick_run
+    run = reproduce(out, f"--check={out}")
+    assert "no differences" in run.stdout
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    claims = json.loads(Path(out, "claims.json").read_text())
+    flipped = claims["claims"][0]
+    flipped["verdict"] = "partly" if flipped["verdict"] != "partly" else "reproduced"
+    Path(reference, "claims.json").write_text(json.dumps(claims))
+    run = reproduce(out, f"--check={reference}", check=False)
+    assert run.returncode == 1
+    assert f"{flipped['id']}: verdict {flipped['verdict']} ->" in run.stdout
+
+
+def test_unwritable_output_folder_gives_a_clear_error(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    run = reproduce(blocker / "results", check=False)
+    assert run.returncode == 2
+    assert "Cannot write to output folder" in run.stderr and "--output_dir" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_output_folder_of_an_incompatible_version_is_refused(tmp_path):
+    Path(tmp_path, "tfadv_output.json").write_text(json.dumps({"format": 999}))
+    run = reproduce(tmp_path, check=False)
+    assert run.returncode == 2
+    assert "incompatible version of tfadv" in run.stderr
