@@ -73,7 +73,7 @@ def _seeds_with(n: DoughNumbers, d, *models) -> int:
 def _step_captions(stats) -> list[str]:
     """Per class: mean L2 of the single perturbations and their median number of steps."""
     return ["" if np.isnan(l2) else f"L2 {l2:.1f}, {steps:g} step{'' if steps == 1 else 's'}"
-            for _, steps, l2, _ in stats]
+            for _, steps, l2, *_ in stats]
 
 
 def _pattern_grid(fig, rows, dataset, title):
@@ -102,7 +102,7 @@ def make_dough_fig1(s, output_dir):
         rows = []
         for arch, config in models:
             seed = _seed(n, d, arch, config)
-            stats = s.get(f"stats|{d}|{arch}|{config}|{seed}", np.full((10, 4), np.nan))
+            stats = s.get(f"stats|{d}|{arch}|{config}|{seed}", np.full((10, len(STATS)), np.nan))
             rows.append((f"{_name(arch)}\n{config}, seed {seed}", _patterns(n.pattern(d, arch, config, seed)),
                          _step_captions(stats), None))
         _pattern_grid(sub, rows, d, DATASET_NAMES.get(d, d))

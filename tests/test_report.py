@@ -1,0 +1,58 @@
+"""REPORT.md and the reference comparison of ``--check``."""
+
+from tfadv import catalog
+from tfadv.analysis import Check, Claim
+from tfadv.check import compare_claims
+from tfadv.report import write_report
+
+
+def claim(cid="A1", passed=(True, True), value=0.95):
+    checks = tuple(Check(f"check {i}", p, {"r": value, "per_digit": [value, 0.5]}) for i, p in enumerate(passed))
+    paper = "eyes" if cid.startswith("A") else "dough"
+    return Claim(cid, paper, f"claim {cid}", f"rule {cid}", checks, {"x": value}, {"x": 0.9}).to_dict()
+
+
+def test_compare_finds_no_difference_in_identical_claims():
+    claims = [claim("A1"), claim("B2")]
+    assert compare_claims(claims, claims) == ([], False)
+
+
+def test_compare_reports_a_changed_verdict_and_numbers():
+    ref = [claim("A1", (True, True), 0.95)]
+    new = [claim("A1", (True, False), 0.85)]
+    lines, changed = compare_claims(ref, new)
+    assert changed
+    assert "A1: verdict reproduced -> partly" in lines
+    assert "A1: check 'check 1' passed True -> False" in lines
+    assert "A1: 'check 0' r: 0.95 -> 0.85" in lines
+    assert "A1: 'check 0' per_digit[0]: 0.95 -> 0.85" in lines
+
+
+def test_compare_ignores_rounding_noise_but_not_missing_claims():
+    lines, changed = compare_claims([claim(value=0.95)], [claim(value=0.95 + 1e-12)])
+    assert (lines, changed) == ([], False)
+    lines, changed = compare_claims([claim("A1"), claim("A2")], [claim("A1")])
+    assert changed and lines == ["A2: only in the reference"]
+
+
+def test_compare_number_changes_alone_do_not_fail():
+    lines, changed = compare_claims([claim(value=0.95)], [claim(value=0.96)])
+    assert lines and not changed
+
+
+def test_report_shows_every_item_under_its_claim_with_its_command(tmp_path):
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "eyes_fig1.png").write_bytes(b"png")
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "eyes_tab1.md").write_text("| a |\n|---|\n| 1 |\n")
+    claims = [claim(f"A{i}") for i in range(1, 6)] + [claim(f"B{i}") for i in range(1, 7)]
+    text = write_report(tmp_path, claims, "quick").read_text()
+    for entry in catalog.ENTRIES:
+        assert f"`{entry.id}`" in text
+        assert f"python scripts/{entry.id}.py --output_dir={tmp_path} --preset=quick" in text
+    assert "![eyes_fig1](figures/eyes_fig1.png)" in text
+    assert "| a |" in text
+    # Items sit under their first claim: eyes_fig1 after A1's heading, before A2's.
+    assert text.index("### A1:") < text.index("`eyes_fig1`") < text.index("### A2:")
+    assert text.index("### B5:") < text.index("`dough_tab5`") < text.index("### B6:")
+    assert "| x | 0.9 | 0.95 |" in text  # the paper's number beside the measured one
