@@ -154,9 +154,26 @@ def test_results_do_not_depend_on_batch_size_or_chunking():
     kwargs = dict(loss="mse", lr=100.0, max_steps=60)
     a = attack.evolve(model, x, targets, batch_size=64, chunk_steps=7, **kwargs)
     b = attack.evolve(model, x, targets, batch_size=512, chunk_steps=32, **kwargs)
+    c = attack.evolve(model, x, targets, batch_size=200, chunk_steps=13, **kwargs)  # 192 slots
     assert 0 < a.success.sum() < 150
-    for field in ("x_final", "success", "steps", "confidence", "predicted"):
-        np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
+    for other in (b, c):
+        for field in ("x_final", "success", "steps", "confidence", "predicted"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(other, field), err_msg=field)
+
+
+def test_finished_examples_stop_costing_compute():
+    model = build_model("mlp_shallow_sigmoid", seed=0)
+    x = attack.make_starts("uniform", 2048, seed=0)
+    own = model.predict(x.reshape(-1, 784), verbose=0).argmax(1)
+    never = model.predict(x.reshape(-1, 784), verbose=0).argmin(1)
+    kwargs = dict(loss="mse", lr=1e-9, max_steps=100, batch_size=1024)
+    all_run = attack.evolve(model, x, never, **kwargs)
+    assert np.all(all_run.steps == 100)
+    assert all_run.cost <= 1.01 * 2048 * 101  # 100 steps and a final check per example
+    # Half the examples are done at step 0 (the model already says their target).
+    half = attack.evolve(model, x, np.where(np.arange(2048) % 2 == 0, own, never), **kwargs)
+    assert half.steps.sum() == 1024 * 100
+    assert half.cost < 0.6 * all_run.cost
 
 
 def test_cnn_inputs_and_image_shaped_starts():

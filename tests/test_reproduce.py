@@ -110,11 +110,13 @@ def test_second_run_reuses_every_model_and_attack(quick_run):
     assert claims_of(out) == before
 
 
-def test_only_makes_just_the_named_items(quick_run, tmp_path):
+def test_only_makes_just_the_named_items_and_flagfile_works(quick_run, tmp_path):
     out, _, _ = quick_run
     copy = tmp_path / "copy"
     shutil.copytree(out, copy, ignore=shutil.ignore_patterns("figures", "tables"))
-    reproduce(copy, "--only=eyes_tab1,dough_fig1")
+    flagfile = tmp_path / "flags.txt"
+    flagfile.write_text("--only=eyes_tab1,dough_fig1\n")
+    reproduce(copy, f"--flagfile={flagfile}")
     made = sorted(p.name for p in copy.glob("[ft][ia]*/*"))
     assert made == ["dough_fig1.pdf", "dough_fig1.png", "eyes_tab1.csv", "eyes_tab1.md", "eyes_tab1.tex"]
 

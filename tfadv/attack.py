@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import logging
 import math
 import weakref
 from pathlib import Path
@@ -59,6 +60,8 @@ class EvolutionResult:
         probability (softmax) at ``x_final``.
       predicted: the model's argmax label at ``x_final``.
       settings: how the result was made (loss, lr, stop rule, ...).
+      cost: slot-steps the engine computed, idle slots included (what the
+        run paid; finished examples should not add to it).
     """
 
     x_start: np.ndarray
@@ -69,6 +72,7 @@ class EvolutionResult:
     confidence: np.ndarray
     predicted: np.ndarray
     settings: dict = dataclasses.field(default_factory=dict)
+    cost: int = 0
 
     _ARRAYS = ("x_start", "x_final", "target", "success", "steps", "confidence", "predicted")
 
@@ -92,7 +96,7 @@ class EvolutionResult:
         """Writes the result to a ``.npz`` file atomically."""
         arrays = {k: getattr(self, k) for k in self._ARRAYS}
         with artifacts.atomic_path(path) as tmp:
-            np.savez(tmp, settings=json.dumps(self.settings, sort_keys=True), **arrays)
+            np.savez(tmp, settings=json.dumps(self.settings, sort_keys=True), cost=self.cost, **arrays)
         return Path(path)
 
     @classmethod
@@ -101,7 +105,8 @@ class EvolutionResult:
         with np.load(path) as f:
             arrays = {k: f[k] for k in cls._ARRAYS}
             settings = json.loads(str(f["settings"]))
-        return cls(**arrays, settings=settings)
+            cost = int(f["cost"]) if "cost" in f.files else 0
+        return cls(**arrays, settings=settings, cost=cost)
 
     @classmethod
     def concatenate(cls, results) -> "EvolutionResult":
@@ -271,17 +276,36 @@ class _Program:
             return i + 1, active, steps, success, conf, pred, onehot, params
 
         @tf.function(jit_compile=jit, reduce_retracing=True)
-        def run(n, active, steps, target, params):
+        def run(n, release, active, steps, target, params):
+            # Up to n steps; the chunk ends early once `release` slots have
+            # finished, so the host can refill or shrink the batch.
             onehot = tf.one_hot(target, 10)
+            running = tf.reduce_sum(tf.cast(active, tf.int32))
             state = (tf.constant(0), active, steps, tf.zeros_like(active),
                      tf.zeros((size,)), tf.zeros((size,), tf.int32), onehot, params)
-            out = tf.while_loop(lambda i, a, *_: (i < n) & tf.reduce_any(a), body, state)
-            return out[1:6]
+
+            def more(i, a, *_):
+                still = tf.reduce_sum(tf.cast(a, tf.int32))
+                return (i < n) & (still > 0) & (running - still < release)
+
+            out = tf.while_loop(more, body, state)
+            return out[:6]
 
         self.run = run
 
 
 _PROGRAMS: "weakref.WeakKeyDictionary[keras.Model, dict]" = weakref.WeakKeyDictionary()
+
+
+class _DropRetracingWarning(logging.Filter):
+    """Each _Program traces its own function once; TF counts them together and
+    warns of "retracing" when several programs are alive. Not a real retrace."""
+
+    def filter(self, record):
+        return "_Program.__init__.<locals>.run" not in record.getMessage()
+
+
+logging.getLogger("tensorflow").addFilter(_DropRetracingWarning())
 
 
 def _program(model, loss, stop, size, example_shape, jit) -> _Program:
@@ -296,8 +320,12 @@ def _program(model, loss, stop, size, example_shape, jit) -> _Program:
 
 
 def _bucket(n: int, cap: int) -> int:
-    """Slot count for ``n`` running examples: a power of two in [_MIN_SLOTS, max(cap, _MIN_SLOTS)]."""
-    return max(_MIN_SLOTS, min(cap, 1 << max(0, n - 1).bit_length()))
+    """Slot count for ``n`` examples: at most ``cap`` (but at least _MIN_SLOTS), rounded up
+    to a multiple of _MIN_SLOTS and of an eighth of n's power of two (<= 12.5% idle slots,
+    at most eight sizes per octave, so few programs are compiled)."""
+    n = max(1, min(n, cap))
+    step = max(_MIN_SLOTS, 1 << max(0, n.bit_length() - 4))
+    return max(_MIN_SLOTS, -(-n // step) * step)
 
 
 class _Frozen:
@@ -423,7 +451,7 @@ def evolve(
         tf.constant(int(max_steps), tf.int32),
     )
     pending = collections.deque(range(n))
-    done = 0
+    done = cost = 0
     with _Frozen(model):
         program = None
         slots = np.full(0, -1)  # example index held by each slot, -1 when empty
@@ -431,7 +459,8 @@ def evolve(
         while pending or (slots >= 0).any():
             running = int((slots >= 0).sum())
             size = _bucket(running + len(pending), int(batch_size))
-            if program is None or size != program.size:
+            # Shrink only when it saves a quarter of the slots: fewer programs to compile.
+            if program is None or size <= 0.75 * program.size:
                 program, slots, slot_steps = _resize(
                     model, program, slots, slot_steps, size, loss, stop, example_shape, jit)
             free = np.flatnonzero(slots < 0)[: len(pending)]
@@ -442,9 +471,12 @@ def evolve(
                 slot_steps[free] = 0
             active = slots >= 0
             slot_target = np.where(active, target[np.maximum(slots, 0)], 0)
-            still, new_steps, met, conf, pred = (t.numpy() for t in program.run(
-                tf.constant(chunk_steps), tf.constant(active), tf.constant(slot_steps),
-                tf.constant(slot_target), params))
+            can_shrink = _bucket(int(active.sum()) + len(pending), int(batch_size)) > _MIN_SLOTS
+            release = max(1, program.size // 4) if (pending or can_shrink) else program.size + 1
+            iterations, still, new_steps, met, conf, pred = (t.numpy() for t in program.run(
+                tf.constant(chunk_steps), tf.constant(release), tf.constant(active),
+                tf.constant(slot_steps), tf.constant(slot_target), params))
+            cost += int(iterations) * program.size
             slot_steps = new_steps
             ended = np.flatnonzero(active & ~still)
             if len(ended):
@@ -463,7 +495,7 @@ def evolve(
     shape = x.shape
     return EvolutionResult(
         x_start=x, x_final=final.reshape(shape), target=target, success=success,
-        steps=steps, confidence=confidence, predicted=predicted, settings=settings)
+        steps=steps, confidence=confidence, predicted=predicted, settings=settings, cost=cost)
 
 
 def _resize(model, program, slots, slot_steps, size, loss, stop, example_shape, jit):

@@ -89,6 +89,10 @@ def _main(argv) -> None:
     except (artifacts.OutputDirError, data.DataError) as e:
         print(f"tfadv.reproduce: {e}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        print("\ntfadv.reproduce: interrupted. Everything finished so far is kept; run the same command "
+              "again to resume.", file=sys.stderr)
+        sys.exit(130)
     if reference is not None:
         wanted = [c for c in reference["claims"] if c["paper"] in papers]
         lines, changed = compare_claims(wanted, claims)
