@@ -83,7 +83,7 @@ def _main(argv) -> None:
     try:
         papers = sorted({paper_of(i) for i in ids}, key=["eyes", "dough"].index)
     except ValueError as e:
-        raise app.UsageError(str(e))
+        raise app.UsageError(str(e)) from None
     try:
         claims = _run(ids, papers)
     except (artifacts.OutputDirError, data.DataError) as e:
