@@ -53,6 +53,16 @@ def _seed(n: DoughNumbers, d, arch, config) -> int:
     return next((s for s in range(n.seeds) if n.pattern(d, arch, config, s) is not None), 0)
 
 
+def _row_label(n: DoughNumbers, d, arch, config, seed) -> str:
+    """Model name, configuration and seed; says so when the model was below its accuracy floor."""
+    label = f"{_name(arch)}\n{config}, seed {seed}"
+    excluded = [e for e in n.meta.get("excluded", []) if e["key"] == [arch, d, config, seed]]
+    if excluded and n.pattern(d, arch, config, seed) is None:
+        e = excluded[0]
+        label += f"\nnot used: accuracy\n{e['test_accuracy']:.3f} < floor {e['floor']:.3f}"
+    return label
+
+
 def _patterns(p) -> np.ndarray:
     return np.full((10, 784), np.nan) if p is None else p
 
@@ -103,7 +113,7 @@ def make_dough_fig1(s, output_dir):
         for arch, config in models:
             seed = _seed(n, d, arch, config)
             stats = s.get(f"stats|{d}|{arch}|{config}|{seed}", np.full((10, len(STATS)), np.nan))
-            rows.append((f"{_name(arch)}\n{config}, seed {seed}", _patterns(n.pattern(d, arch, config, seed)),
+            rows.append((_row_label(n, d, arch, config, seed), _patterns(n.pattern(d, arch, config, seed)),
                          _step_captions(stats), None))
         _pattern_grid(sub, rows, d, DATASET_NAMES.get(d, d))
     fig.suptitle("Class patterns: mean perturbation toward each class (stop at argmax, whole start bank); "

@@ -128,8 +128,8 @@ def train_model(
         labels = np.random.default_rng([seed, 1]).permutation(labels)
     start = time.perf_counter()
     if config.trained:
-        logger.info("Training %s on %s (%s, seed %d): %d epochs.",
-                    model_name, dataset, config.name, seed, config.epochs)
+        logger.info("Training %s on %s (%s, seed %d): %d epochs, %d examples.",
+                    model_name, dataset, config.name, seed, config.epochs, len(x_train))
         model.fit(
             to_model_input(x_train, model),
             _targets(labels, spec.loss),
@@ -157,8 +157,12 @@ def train_model(
         "versions": package_versions(),
         "format_version": FORMAT_VERSION,
     }
-    logger.info("%s on %s (%s, seed %d): test accuracy %.4f (floor %.3f) in %.1f s.",
-                model_name, dataset, config.name, seed, accuracy, floor, wall)
+    if data_info is None:  # injected training data: the floor does not apply
+        logger.info("%s trained on %d given examples (%s, seed %d): test accuracy %.4f in %.1f s.",
+                    model_name, len(x_train), config.name, seed, accuracy, wall)
+    else:
+        logger.info("%s on %s (%s, seed %d): test accuracy %.4f (floor %.3f) in %.1f s.",
+                    model_name, dataset, config.name, seed, accuracy, floor, wall)
     return model, metadata
 
 
