@@ -5,7 +5,9 @@ Command (paper scale; reuses every model and attack already in --output_dir):
 
     python scripts/eyes_fig2.py --output_dir=results --preset=paper [--data_dir=DIR]
 
-Runtime on 2 CPU cores: RUNTIME_eyes_fig2
+Runtime on 2 CPU cores: about 7 s when the paper's models and searches are already in --output_dir
+(measured while another run shared the cores); from an empty folder it first makes
+paper A's models and searches, about 2 h.
 
 What it should show: Claim A2: the averages should not look like the class means.
 

@@ -4,7 +4,9 @@ Command (paper scale; reuses every model and attack already in --output_dir):
 
     python scripts/eyes_fig4.py --output_dir=results --preset=paper [--data_dir=DIR]
 
-Runtime on 2 CPU cores: RUNTIME_eyes_fig4
+Runtime on 2 CPU cores: about 6 s when the paper's models and searches are already in --output_dir
+(measured while another run shared the cores); from an empty folder it first makes
+paper A's models and searches, about 2 h.
 
 What it should show: Claim A5: the curves of 1 and 4 should lie below those of 0 and 8 in both nets.
 

@@ -4,7 +4,9 @@ Command (paper scale; reuses every model and attack already in --output_dir):
 
     python scripts/eyes_tab3.py --output_dir=results --preset=paper [--data_dir=DIR]
 
-Runtime on 2 CPU cores: RUNTIME_eyes_tab3
+Runtime on 2 CPU cores: about 5 s when the paper's models and searches are already in --output_dir
+(measured while another run shared the cores); from an empty folder it first makes
+paper A's models and searches, about 2 h.
 
 What it should show: Claims A2, A3 (cross-round r >= 0.8) and A4.
 

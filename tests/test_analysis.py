@@ -167,13 +167,13 @@ def test_claim_to_dict_is_json_ready():
     checks = (analysis.Check("r >= 0.8", np.bool_(True), {"r": np.float32(0.875), "per_digit": np.array([0.9, np.nan])}),)
     claim = analysis.Claim("B1", "dough", "unique patterns", "10 of 10", checks,
                            measured={"n": np.int64(10), np.int64(3): (np.float64(np.nan), 1.0)},
-                           paper_numbers={"confidence": [0.9872, float("inf")]})
+                           paper_numbers={"confidence": [0.9872, float("inf")]}, headline="r 0.88")
     d = claim.to_dict()
     text = json.dumps(d, allow_nan=False)
     assert json.loads(text) == {
         "id": "B1", "paper": "dough", "claim": "unique patterns", "rule": "10 of 10", "verdict": "reproduced",
         "checks": [{"name": "r >= 0.8", "passed": True, "numbers": {"r": 0.875, "per_digit": [0.9, None]}}],
         "measured": {"n": 10, "3": [None, 1.0]},
-        "paper_numbers": {"confidence": [0.9872, None]},
+        "paper_numbers": {"confidence": [0.9872, None]}, "headline": "r 0.88",
     }
     assert type(d["measured"]["n"]) is int and type(d["checks"][0]["passed"]) is bool

@@ -126,3 +126,13 @@ def test_a_missing_model_does_not_crash_and_fails_its_checks():
     b1 = next(c for c in claims["B1"].checks if c.name.startswith("mnist, CNN"))
     assert not b1.passed
     assert claims["B4"].verdict == "reproduced"  # seed 1 still carries the averages
+
+
+def test_headlines_give_the_rules_numbers():
+    s = summary()
+    for d in CFG.datasets:
+        s[f"transfer|{d}"] = np.full_like(s[f"transfer|{d}"], 0.25)
+    heads = {c.id: c.headline for c in da.claims(s)}
+    assert heads["B2"].startswith(f"{len(da.DoughNumbers(s).abstraction_variants())} of ")
+    assert heads["B5"] == "; ".join(f"{d}: 25.0% vs random 10.0% (+15.0 points)" for d in CFG.datasets)
+    assert heads["B6"].startswith("FC: 70.0% from trained, 10.0% from untrained sources")

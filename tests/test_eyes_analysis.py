@@ -127,3 +127,13 @@ def test_a_digit_without_any_success_fails_its_checks_without_crashing():
     assert claims["A3"].checks[0].numbers["digits"] == 9
     assert claims["A5"].verdict == "partly"  # success(0) = 0 in the shallow net
     assert claims["A1"].verdict == "reproduced"  # 9 of 10 digits still >= 0.90
+
+
+def test_headlines_give_the_rules_numbers():
+    s = summary()
+    s["avg_confidence"][ea.TRAINED, ea.SHALLOW, :, 2] = 0.5
+    heads = {c.id: c.headline for c in ea.claims(s)}
+    assert heads["A1"].startswith("averaged image: (shallow, 2) 0.50, (deep, 4) 0.95; "
+                                  "digits >= 0.90: shallow 9/10, deep 10/10")
+    assert heads["A3"].startswith("digits with cross-round r >= 0.8: shallow 10/10, deep 10/10")
+    assert "success(1) 0.100, (4) 0.100 vs (0) 0.500, (8) 0.500" in heads["A5"]

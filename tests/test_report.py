@@ -1,15 +1,22 @@
 """REPORT.md and the reference comparison of ``--check``."""
 
+import json
+import re
+from pathlib import Path
+
 from tfadv import catalog
 from tfadv.analysis import Check, Claim
 from tfadv.check import compare_claims
-from tfadv.report import write_report
+from tfadv.report import results_table, write_report
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def claim(cid="A1", passed=(True, True), value=0.95):
     checks = tuple(Check(f"check {i}", p, {"r": value, "per_digit": [value, 0.5]}) for i, p in enumerate(passed))
     paper = "eyes" if cid.startswith("A") else "dough"
-    return Claim(cid, paper, f"claim {cid}", f"rule {cid}", checks, {"x": value}, {"x": 0.9}).to_dict()
+    return Claim(cid, paper, f"claim {cid}", f"rule {cid}", checks, {"x": value}, {"x": 0.9},
+                 f"r {value}").to_dict()
 
 
 def test_compare_finds_no_difference_in_identical_claims():
@@ -56,3 +63,25 @@ def test_report_shows_every_item_under_its_claim_with_its_command(tmp_path):
     assert text.index("### A1:") < text.index("`eyes_fig1`") < text.index("### A2:")
     assert text.index("### B5:") < text.index("`dough_tab5`") < text.index("### B6:")
     assert "| x | 0.9 | 0.95 |" in text  # the paper's number beside the measured one
+
+
+def test_results_table_has_a_row_per_claim_with_verdict_numbers_and_command():
+    claims = [claim("A1", (True, True)), claim("A2", (True, False)), claim("B5", (False, False), 0.1)]
+    rows = results_table(claims).splitlines()[2:]
+    assert len(rows) == 3
+    assert rows[0].startswith("| **A1** claim A1 | x 0.9 | r 0.95 | **reproduced** |")
+    assert "`python -m tfadv.reproduce --only=eyes_fig1,eyes_tab2,eyes_tab4,eyes_act`" in rows[0]
+    assert "| **partly** |" in rows[1] and "| **not reproduced** |" in rows[2]
+    assert "--only=dough_tab5`" in rows[2]
+
+
+def test_readme_results_table_matches_the_reference_run():
+    """The README's table is the reference run's claims.json, not numbers typed by hand."""
+    readme = (REPO / "README.md").read_text()
+    block = re.search(r"<!-- results:begin -->\n(.*?)\n<!-- results:end -->", readme, re.S)
+    assert block, "README.md lacks the <!-- results:begin/end --> block"
+    claims = json.loads((REPO / "paper" / "reference" / "claims.json").read_text())["claims"]
+    assert block.group(1) == results_table(claims), (
+        "README's results table differs from paper/reference/claims.json; regenerate it with "
+        "tfadv.report.results_table")
+    assert [c["id"] for c in claims] == [f"A{i}" for i in range(1, 6)] + [f"B{i}" for i in range(1, 7)]

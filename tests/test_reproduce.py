@@ -73,7 +73,9 @@ def test_quick_run_makes_every_item_and_claim(quick_run):
     a1 = next(c for c in claims if c["id"] == "A1")
     assert a1["paper_numbers"]["averaged_confidence_shallow_2"] == 0.9872
     assert 0 <= a1["measured"]["averaged_confidence_shallow_2"] <= 1
-    assert json.loads(Path(out, "manifest.json").read_text())["runs"][-1]["stages_s"]
+    manifest = json.loads(Path(out, "manifest.json").read_text())
+    assert manifest["runs"][-1]["stages_s"]
+    assert manifest["models"] and all(m["training_wall_s"] >= 0 for m in manifest["models"])
     print(f"quick run of both papers: {seconds:.0f} s")
 
 
@@ -169,3 +171,17 @@ def test_output_folder_of_an_incompatible_version_is_refused(tmp_path):
     run = reproduce(tmp_path, check=False)
     assert run.returncode == 2
     assert "incompatible version of tfadv" in run.stderr
+
+
+def test_manifest_keeps_exclusions_recorded_by_cached_summaries(quick_run):
+    """A cached run never meets the excluded models itself; their record comes from the summaries."""
+    from tfadv.config import get_preset
+    from tfadv.pipeline import Pipeline
+
+    out, _, _ = quick_run
+    pipeline = Pipeline(get_preset("quick"), out, progress=False)
+    low = {"key": ["cnn_sigmoid", "mnist", "default", 0], "test_accuracy": 0.98, "floor": 0.988}
+    other = {"key": ["mlp_shallow_sigmoid", "mnist", "long", 1], "test_accuracy": 0.9, "floor": 0.95}
+    pipeline._summaries = {"eyes": {"meta": {"excluded": [other]}}, "dough": {"meta": {"excluded": [low, other]}}}
+    assert pipeline.excluded(("eyes", "dough")) == [other, low]
+    assert pipeline.excluded(("eyes",)) == [other]

@@ -296,6 +296,7 @@ class Claim:
       checks: the rule's checks, evaluated on the results.
       measured: the numbers measured for the claim.
       paper_numbers: the numbers the paper reports, for comparison.
+      headline: the rule's key numbers in one line (README and report tables).
     """
 
     id: str
@@ -305,6 +306,7 @@ class Claim:
     checks: tuple[Check, ...]
     measured: dict = dataclasses.field(default_factory=dict)
     paper_numbers: dict = dataclasses.field(default_factory=dict)
+    headline: str = ""
 
     @property
     def verdict(self) -> str:
@@ -321,7 +323,15 @@ class Claim:
             "checks": [dataclasses.asdict(check) for check in self.checks],
             "measured": self.measured,
             "paper_numbers": self.paper_numbers,
+            "headline": self.headline,
         })
+
+
+def fmt(value, digits: int = 2) -> str:
+    """A number for a headline: fixed decimals, an em dash for NaN or None."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "\u2014"
+    return f"{value:.{digits}f}"
 
 
 def _jsonable(obj):

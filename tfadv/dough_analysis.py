@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfadv.analysis import Check, Claim, nearest_identifies, pearson_matrix, same_vs_other
+from tfadv.analysis import Check, Claim, fmt, nearest_identifies, pearson_matrix, same_vs_other
 
 CLAIMS = {
     "B1": "Perturbations unveil vivid, recurring visual structures unique to each class.",
@@ -183,4 +183,48 @@ def claims(s: dict) -> list[Claim]:
                         {"accuracy_trained_source": trained, "accuracy_untrained_source": untrained}))
     specs = [("B1", b1), ("B2", b2), ("B3", b3), ("B4", b4), ("B5", b5), ("B6", b6)]
     return [Claim(cid, "dough", CLAIMS[cid], RULES[cid], tuple(checks),
-                  {c.name: c.numbers for c in checks}, {}) for cid, checks in specs]
+                  {c.name: c.numbers for c in checks}, {}, _headline(cid, checks)) for cid, checks in specs]
+
+
+def _signed(value: float) -> str:
+    return "\u2014" if np.isnan(value) else f"{value:+.1f}"
+
+
+def _headline(cid: str, checks: list[Check]) -> str:
+    """The key numbers of a B claim's checks in one line."""
+    def prefix(check):
+        return check.name.split(":")[0].replace(", ", " ")
+
+    if cid == "B1":
+        return "classes identified per seed: " + "; ".join(
+            f"{prefix(c)} " + "/".join("\u2014" if np.isnan(v) else str(int(v))
+                                       for v in np.asarray(c.numbers["classes_identified_per_seed"], dtype=float))
+            for c in checks)
+    if cid == "B2":
+        values = [c.numbers["mean_r"] for c in checks]
+        worst = int(np.nanargmin(values)) if np.any(~np.isnan(values)) else 0
+        return (f"{sum(c.passed for c in checks)} of {len(checks)} variants have mean r >= 0.7; lowest "
+                f"{fmt(values[worst])} ({checks[worst].name.split(', ')[1].split(')')[0]})")
+    if cid == "B3":
+        archs = [c for c in checks if c.name.count(": ") == 1]  # "<dataset>, FC vs CNN: ..."
+        configs = [c for c in checks if c not in archs]
+        return ("classes matched FC vs CNN: " + ", ".join(f"{c.name.split(',')[0]} {c.numbers['classes']}/10"
+                                                           for c in archs)
+                + f"; training configurations: {sum(c.passed for c in configs)} of {len(configs)} comparisons "
+                  f"match >= 9 of 10")
+    if cid == "B4":
+        found = [c for c in checks if "classes" in c.numbers]
+        gaps = [c for c in checks if "trained" in c.numbers]
+        return ("classes identified: " + ", ".join(f"{prefix(c)} {c.numbers['classes']}/10" for c in found)
+                + "; same-class r trained vs controls: " + ", ".join(
+                    f"{fmt(c.numbers['trained'])} vs {fmt(c.numbers['untrained'])}/{fmt(c.numbers['shuffled'])}"
+                    for c in gaps))
+    if cid == "B5":
+        return "; ".join(f"{prefix(c)}: {fmt(100 * c.numbers['transfer_rate'], 1)}% vs random "
+                         f"{fmt(100 * c.numbers['random_rate'], 1)}% ({_signed(100 * c.numbers['difference'])} points)"
+                         for c in checks)
+    if cid == "B6":
+        return "; ".join(f"{prefix(c)}: {fmt(100 * c.numbers['accuracy_trained_source'], 1)}% from trained, "
+                         f"{fmt(100 * c.numbers['accuracy_untrained_source'], 1)}% from untrained sources"
+                         for c in checks)
+    return ""

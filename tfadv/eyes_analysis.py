@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfadv.analysis import Check, Claim, mean_pairwise_r, pearson, pearson_matrix, same_vs_other
+from tfadv.analysis import Check, Claim, fmt, mean_pairwise_r, pearson, pearson_matrix, same_vs_other
 
 TRAINED, UNTRAINED, RELU = 0, 1, 2
 SHALLOW, DEEP = 0, 1
@@ -208,12 +208,36 @@ def claims(s: dict, group: int = TRAINED) -> list[Claim]:
         "median_single_confidence_shallow_2": median_single[SHALLOW, 2],
         "median_single_confidence_deep_4": median_single[DEEP, 4],
     }
+    a1 = a1_checks(confidence)
+    headlines = {
+        "A1": (f"averaged image: (shallow, 2) {fmt(confidence[SHALLOW, 2])}, (deep, 4) {fmt(confidence[DEEP, 4])}; "
+               f"digits >= 0.90: {_per_net(a1[2:])}; single examples {fmt(single[SHALLOW, 2])}, "
+               f"{fmt(single[DEEP, 4])}"),
+        "A2": f"digits whose r with the class mean is below the cross-round r: {_per_net(a2)}",
+        "A3": (f"digits with cross-round r >= 0.8: {_per_net(a3)}; median cross-round r "
+               + ", ".join(f"{name} {fmt(_nanmedian(p['cross_round'][n]))}" for n, name in enumerate(NET_NAMES))),
+        "A4": (f"digits whose shallow-deep r beats every other digit and the control: {a4[0].numbers['digits']}/10 "
+               f"(every other digit alone: {int(np.sum(beats_other))}/10; no control r, which fails the digit: "
+               f"{int(np.sum(np.isnan(p['cross_net_control'])))}/10)"),
+        "A5": "; ".join(f"{name}: success(1) {fmt(rate[n, 1], 3)}, (4) {fmt(rate[n, 4], 3)} vs (0) "
+                        f"{fmt(rate[n, 0], 3)}, (8) {fmt(rate[n, 8], 3)}" for n, name in enumerate(NET_NAMES)),
+    }
     specs = [
-        ("A1", a1_checks(confidence), measured_a1),
+        ("A1", a1, measured_a1),
         ("A2", a2, {}),
         ("A3", a3, {"cross_round_r_min": np.nanmin(p["cross_round"]) if np.any(~np.isnan(p["cross_round"])) else np.nan}),
         ("A4", a4, {}),
         ("A5", a5_checks(rate), {"success_rate": rate}),
     ]
-    return [Claim(cid, "eyes", CLAIMS[cid], RULES[cid], tuple(checks), measured, PAPER_NUMBERS.get(cid, {}))
-            for cid, checks, measured in specs]
+    return [Claim(cid, "eyes", CLAIMS[cid], RULES[cid], tuple(checks), measured, PAPER_NUMBERS.get(cid, {}),
+                  headlines[cid]) for cid, checks, measured in specs]
+
+
+def _per_net(checks) -> str:
+    """``shallow 8/10, deep 10/10`` from one digit-count check per net."""
+    return ", ".join(f"{name} {c.numbers['digits']}/10" for name, c in zip(NET_NAMES, checks))
+
+
+def _nanmedian(values) -> float:
+    values = np.asarray(values, dtype=float)
+    return float(np.nanmedian(values)) if np.any(~np.isnan(values)) else float("nan")

@@ -165,12 +165,22 @@ class Pipeline:
                      for d, i in infos.items()},
             "preset": dataclasses.asdict(self.preset),
             "flags": flag_values,
-            "models": [{"model": m, "dataset": d, "config": c, "seed": s,
-                        "test_accuracy": self.bank.get(m, d, c, s, gated=False)[1]["test_accuracy"]}
-                       for p in papers for (m, d, c, s) in STAGES[p][0].models_needed(self.config(p))],
-            "excluded_below_floor": self.bank.excluded,
+            "models": [self._model_record(*m) for p in papers for m in STAGES[p][0].models_needed(self.config(p))],
+            "excluded_below_floor": self.excluded(papers),
             "runs": history + [run],
         }
+
+    def _model_record(self, model, dataset, config, seed) -> dict:
+        meta = self.bank.get(model, dataset, config, seed, gated=False)[1]
+        return {"model": model, "dataset": dataset, "config": config, "seed": seed,
+                "test_accuracy": meta["test_accuracy"], "training_wall_s": meta["wall_time_s"]}
+
+    def excluded(self, papers) -> list[dict]:
+        """Models left out below their accuracy floor: this run's, and those recorded in cached summaries."""
+        found = {}
+        for e in [e for p in papers for e in self.summary(p)["meta"].get("excluded", [])] + self.bank.excluded:
+            found.setdefault(tuple(e["key"]), e)
+        return list(found.values())
 
     def describe_timings(self) -> str:
         return ", ".join(f"{k} {format_seconds(v)}" for k, v in self.timings.items())

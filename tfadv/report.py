@@ -70,14 +70,30 @@ def _item_section(output_dir: Path, entry: catalog.Entry, preset: str) -> list[s
     return lines
 
 
+def claim_command(claim_id: str) -> str:
+    """The command that remakes the items whose primary claim is ``claim_id``."""
+    ids = [e.id for e in catalog.ENTRIES if e.claims[0] == claim_id]
+    return f"python -m tfadv.reproduce --only={','.join(ids)}"
+
+
+def results_table(claims: list[dict]) -> str:
+    """The README's results table: claim, the paper's numbers, the reproduced ones, verdict, command."""
+    lines = ["| claim | paper's numbers | reproduced | verdict | command |", "|---|---|---|---|---|"]
+    for c in claims:
+        paper = "; ".join(f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in c.get("paper_numbers", {}).items())
+        lines.append(f"| **{c['id']}** {c['claim']} | {paper or 'none given (qualitative)'} | "
+                     f"{c.get('headline', '')} | **{c['verdict']}** | `{claim_command(c['id'])}` |")
+    return "\n".join(lines)
+
+
 def write_report(output_dir, claims: list[dict], preset: str, header: list[str] | None = None) -> Path:
     """Writes ``REPORT.md`` from the claims (as in claims.json) and the files present."""
     output_dir = Path(output_dir)
     by_id = {c["id"]: c for c in claims}
     lines = ["# tfadv reproduction report", ""] + (header or []) + [
-        "", "## Claims at a glance", "", "| claim | paper | verdict | rule |", "|---|---|---|---|"]
+        "", "## Claims at a glance", "", "| claim | paper | verdict | key numbers | rule |", "|---|---|---|---|---|"]
     for c in claims:
-        lines.append(f"| {c['id']} | {c['paper']} | **{c['verdict']}** | {c['rule']} |")
+        lines.append(f"| {c['id']} | {c['paper']} | **{c['verdict']}** | {c.get('headline', '')} | {c['rule']} |")
     lines.append("")
     for paper, title in PAPER_TITLES.items():
         entries = [e for e in catalog.ENTRIES if e.paper == paper]
