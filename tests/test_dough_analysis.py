@@ -136,3 +136,21 @@ def test_headlines_give_the_rules_numbers():
     assert heads["B2"].startswith(f"{len(da.DoughNumbers(s).abstraction_variants())} of ")
     assert heads["B5"] == "; ".join(f"{d}: 25.0% vs random 10.0% (+15.0 points)" for d in CFG.datasets)
     assert heads["B6"].startswith("FC: 70.0% from trained, 10.0% from untrained sources")
+
+
+def test_dough_tab4_counts_the_seeds_whose_split_halves_identify_each_class(tmp_path):
+    import csv as csv_module
+
+    from tfadv import dough_items
+
+    s = summary()
+    key = "pattern|mnist|cnn_relu|default|1|argmax|mean|half_b"
+    s[key] = s[key][[1, 0, 2, 3, 4, 5, 6, 7, 8, 9]]  # classes 0 and 1 fail in seed 1
+    counts = dough_items._split_half_identified(da.DoughNumbers(s), "mnist", "cnn_relu")
+    assert counts.tolist() == [1, 1] + [2] * 8
+    assert dough_items._split_half_identified(da.DoughNumbers(s), "mnist", "cnn_sigmoid") is None
+    csv = (tmp_path / "tables" / "dough_tab4.csv")
+    assert csv in dough_items.make_dough_tab4(s, tmp_path)
+    rows = list(csv_module.reader(csv.read_text().splitlines()[1:]))
+    cnn_mnist = [r for r in rows if r[0] == "MNIST" and r[1] == "CNN, default"]
+    assert [r[-1] for r in cnn_mnist] == ["1", "1"] + ["2"] * 8

@@ -52,8 +52,8 @@ ENTRIES = (
           "vs other classes.", ("B3",)),
     Entry("dough_tab3", "dough", "table", "r between class patterns and dataset-derived patterns, trained "
           "vs controls.", ("B4",)),
-    Entry("dough_tab4", "dough", "table", "Attack statistics per class: success rate, steps, L2 and Linf "
-          "of the perturbation.", ("B1",)),
+    Entry("dough_tab4", "dough", "table", "Attack statistics per class (success rate, steps, L2 and Linf "
+          "of the perturbation) and B1's split-half identification per class.", ("B1",)),
     Entry("dough_tab5", "dough", "table", "Transfer of class patterns across models against a "
           "norm-matched random pattern.", ("B5",)),
     Entry("dough_tab6", "dough", "table", "A classifier trained only on adversarial examples evolved from "

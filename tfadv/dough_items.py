@@ -236,14 +236,28 @@ def make_dough_tab4(s, output_dir):
             found = [s.get(f"stats|{d}|{arch}|{config}|{seed}") for seed in range(n.seeds)]
             stats = _seed_mean(found, (10, len(STATS)))
             seeds = sum(f is not None for f in found)
+            identified = _split_half_identified(n, d, arch)
             for c, name in enumerate(CLASS_NAMES[d]):
                 rows.append((DATASET_NAMES.get(d, d), _model(arch, config), name, seeds,
-                             *[float(x) for x in stats[c]]))
-    cols = ("dataset", "model", "class", "seeds") + STATS
+                             *[float(x) for x in stats[c]], NAN if identified is None else int(identified[c])))
+    cols = ("dataset", "model", "class", "seeds") + STATS + ("seeds whose split halves identify the class (B1)",)
     table = Table(cols, tuple(rows), "Paper B: evolving the start bank toward each class (stop at argmax); "
                   "steps and norms over the successful evolutions; 'already the class': fraction of starts "
-                  "the model gave that class before any step (their delta is 0); mean over seeds.", digits=2)
+                  "the model gave that class before any step (their delta is 0); mean over seeds. Last column, "
+                  "claim B1: in how many seeds the patterns of the even and odd starts of the bank pick each "
+                  "other's class as the nearest (largest r), both ways.", digits=2)
     return write_table(table, output_dir, "dough_tab4")
+
+
+def _split_half_identified(n: DoughNumbers, d, arch) -> np.ndarray | None:
+    """Per class, the number of seeds whose two half-bank patterns identify each other (claim B1).
+
+    None when no seed of the model has patterns (below its floor).
+    """
+    matrices = [m for m in (n.split_half(d, arch, seed) for seed in range(n.seeds)) if m is not None]
+    if not matrices:
+        return None
+    return sum((nearest_identifies(m) & nearest_identifies(m.T)).astype(int) for m in matrices)
 
 
 def make_dough_tab5(s, output_dir):
