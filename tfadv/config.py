@@ -73,6 +73,9 @@ TRAIN_CONFIGS: dict[str, TrainConfig] = {
         TrainConfig("long_cosine_shuffled", batch_size=32, epochs=20, schedule="cosine",
                     shuffle_labels=True),
         # The smoke preset's brief training (models are used below their floors).
+        # The sigmoid CNN stays below its floors with `default` (98.1% MNIST,
+        # 85.5% Fashion-MNIST); a higher rate decayed over 15 epochs clears them.
+        TrainConfig("cosine15", learning_rate=3e-3, epochs=15, schedule="cosine"),
         TrainConfig("brief", epochs=2),
         TrainConfig("brief_shuffled", epochs=2, shuffle_labels=True),
     )
@@ -99,8 +102,8 @@ ZOO: tuple[tuple[str, str, str], ...] = (
     ("mlp_deep_relu", "fashion_mnist", "long_cosine"),
     ("cnn_relu", "mnist", "default"),
     ("cnn_relu", "fashion_mnist", "default"),
-    ("cnn_sigmoid", "mnist", "default"),
-    ("cnn_sigmoid", "fashion_mnist", "default"),
+    ("cnn_sigmoid", "mnist", "cosine15"),
+    ("cnn_sigmoid", "fashion_mnist", "cosine15"),
 )
 
 
@@ -201,7 +204,7 @@ class DoughConfig:
 
     datasets: tuple[str, ...] = ("mnist", "fashion_mnist")
     archs: tuple[tuple[str, str], ...] = (("mlp_deep_relu", "long_cosine"), ("cnn_relu", "default"))
-    activation_variant: tuple[str, str] = ("cnn_sigmoid", "default")
+    activation_variant: tuple[str, str] = ("cnn_sigmoid", "cosine15")
     variant_configs: tuple[str, ...] = ("default", "sgd", "short")
     shuffled_configs: tuple[tuple[str, str], ...] = (("mlp_deep_relu", "long_cosine_shuffled"),
                                                      ("cnn_relu", "shuffled"))
