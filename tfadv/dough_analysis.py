@@ -131,9 +131,10 @@ class DoughNumbers:
 
 
 def claims(s: dict) -> list[Claim]:
-    """Verdicts of B1-B6."""
+    """Verdicts of B1-B6, each with a one-line headline of its key numbers."""
     n = DoughNumbers(s)
     b1, b2, b3, b4, b5, b6 = [], [], [], [], [], []
+    heads = {cid: [] for cid in CLAIMS}
     for d in n.datasets:
         for arch, _ in n.archs:
             counts = []
@@ -143,17 +144,27 @@ def claims(s: dict) -> list[Claim]:
             ok = len(counts) > 0 and all(c == 10 for c in counts)
             b1.append(Check(f"{d}, {ARCH_NAMES.get(arch, arch)}: 10 of 10 classes identified in every seed",
                             ok, {"classes_identified_per_seed": counts}))
+            heads["B1"].append(f"{d} {ARCH_NAMES.get(arch, arch)} "
+                               + "/".join("\u2014" if np.isnan(c) else str(c) for c in counts))
+    variant_means = []
     for label, overrides in n.abstraction_variants():
         values = [n.variant_r(d, arch, seed, overrides) for d in n.datasets for arch, _ in n.archs
                   for seed in range(n.seeds)]
         mean_r = _mean(np.concatenate(values)) if values else float("nan")
         b2.append(Check(f"mean r(mean, {label}) >= 0.7", bool(mean_r >= 0.7), {"mean_r": mean_r}))
+        variant_means.append((label, mean_r))
+    config_passes = []
     for d in n.datasets:
-        for label, a, b in n.comparisons():
+        for i, (label, a, b) in enumerate(n.comparisons()):
             m = n.comparison_matrix(d, a, b)
             count = int(same_vs_other(m).sum())
             b3.append(Check(f"{d}, {label}: same class beats every other class for >= 9 of 10", count >= 9,
                             {"classes": count, "same_class_r": _mean(np.diag(m))}))
+            if i == 0:  # the architecture comparison comes first
+                heads["B3"].append(f"{d} {count}/10")
+            else:
+                config_passes.append(count >= 9)
+    gaps = []
     for d in n.datasets:
         for arch, main in n.archs:
             m = n.dataset_matrix(d, arch, main)
@@ -167,13 +178,16 @@ def claims(s: dict) -> list[Claim]:
             b4.append(Check(f"{d}, {name}: mean r exceeds untrained and shuffled controls by >= 0.3",
                             bool(trained - untrained >= 0.3 and trained - shuffled >= 0.3),
                             {"trained": trained, "untrained": untrained, "shuffled": shuffled}))
+            heads["B4"].append(f"{d} {name} {identified}/10")
+            gaps.append(f"{fmt(trained)} vs {fmt(untrained)}/{fmt(shuffled)}")
     for d in n.datasets:
         rate, random_rate = s[f"transfer|{d}"], s[f"transfer_random|{d}"]
         off = ~np.eye(len(rate), dtype=bool)
-        gain = _mean((rate - random_rate)[off])
+        gain, transfer, random_ = _mean((rate - random_rate)[off]), _mean(rate[off]), _mean(random_rate[off])
         b5.append(Check(f"{d}: pattern transfer beats norm-matched random by >= 20 points",
-                        bool(gain >= 0.20), {"transfer_rate": _mean(rate[off]),
-                                             "random_rate": _mean(random_rate[off]), "difference": gain}))
+                        bool(gain >= 0.20), {"transfer_rate": transfer, "random_rate": random_, "difference": gain}))
+        heads["B5"].append(f"{d}: {fmt(100 * transfer, 1)}% vs random {fmt(100 * random_, 1)}% "
+                           f"({_signed(100 * gain)} points)")
     classifier = n.meta["classifier"]
     for arch, main in n.archs:
         trained = classifier.get(f"{arch}|{main}|0", {}).get("accuracy", float("nan"))
@@ -181,50 +195,30 @@ def claims(s: dict) -> list[Claim]:
         b6.append(Check(f"{ARCH_NAMES.get(arch, arch)}: >= 50% from trained, <= 20% from untrained",
                         bool(trained >= 0.5 and untrained <= 0.2),
                         {"accuracy_trained_source": trained, "accuracy_untrained_source": untrained}))
+        heads["B6"].append(f"{ARCH_NAMES.get(arch, arch)}: {fmt(100 * trained, 1)}% from trained, "
+                           f"{fmt(100 * untrained, 1)}% from untrained sources")
+    headlines = {
+        "B1": "classes identified per seed: " + "; ".join(heads["B1"]),
+        "B2": _b2_headline(b2, variant_means),
+        "B3": (f"classes matched FC vs CNN: {', '.join(heads['B3'])}; training configurations: "
+               f"{sum(config_passes)} of {len(config_passes)} comparisons match >= 9 of 10"),
+        "B4": f"classes identified: {', '.join(heads['B4'])}; same-class r trained vs controls: {', '.join(gaps)}",
+        "B5": "; ".join(heads["B5"]),
+        "B6": "; ".join(heads["B6"]),
+    }
     specs = [("B1", b1), ("B2", b2), ("B3", b3), ("B4", b4), ("B5", b5), ("B6", b6)]
     return [Claim(cid, "dough", CLAIMS[cid], RULES[cid], tuple(checks),
-                  {c.name: c.numbers for c in checks}, {}, _headline(cid, checks)) for cid, checks in specs]
+                  {c.name: c.numbers for c in checks}, {}, headlines[cid]) for cid, checks in specs]
 
 
 def _signed(value: float) -> str:
     return "\u2014" if np.isnan(value) else f"{value:+.1f}"
 
 
-def _headline(cid: str, checks: list[Check]) -> str:
-    """The key numbers of a B claim's checks in one line."""
-    def prefix(check):
-        return check.name.split(":")[0].replace(", ", " ")
-
-    if cid == "B1":
-        return "classes identified per seed: " + "; ".join(
-            f"{prefix(c)} " + "/".join("\u2014" if np.isnan(v) else str(int(v))
-                                       for v in np.asarray(c.numbers["classes_identified_per_seed"], dtype=float))
-            for c in checks)
-    if cid == "B2":
-        values = [c.numbers["mean_r"] for c in checks]
-        worst = int(np.nanargmin(values)) if np.any(~np.isnan(values)) else 0
-        return (f"{sum(c.passed for c in checks)} of {len(checks)} variants have mean r >= 0.7; lowest "
-                f"{fmt(values[worst])} ({checks[worst].name.split(', ')[1].split(')')[0]})")
-    if cid == "B3":
-        archs = [c for c in checks if c.name.count(": ") == 1]  # "<dataset>, FC vs CNN: ..."
-        configs = [c for c in checks if c not in archs]
-        return ("classes matched FC vs CNN: " + ", ".join(f"{c.name.split(',')[0]} {c.numbers['classes']}/10"
-                                                           for c in archs)
-                + f"; training configurations: {sum(c.passed for c in configs)} of {len(configs)} comparisons "
-                  f"match >= 9 of 10")
-    if cid == "B4":
-        found = [c for c in checks if "classes" in c.numbers]
-        gaps = [c for c in checks if "trained" in c.numbers]
-        return ("classes identified: " + ", ".join(f"{prefix(c)} {c.numbers['classes']}/10" for c in found)
-                + "; same-class r trained vs controls: " + ", ".join(
-                    f"{fmt(c.numbers['trained'])} vs {fmt(c.numbers['untrained'])}/{fmt(c.numbers['shuffled'])}"
-                    for c in gaps))
-    if cid == "B5":
-        return "; ".join(f"{prefix(c)}: {fmt(100 * c.numbers['transfer_rate'], 1)}% vs random "
-                         f"{fmt(100 * c.numbers['random_rate'], 1)}% ({_signed(100 * c.numbers['difference'])} points)"
-                         for c in checks)
-    if cid == "B6":
-        return "; ".join(f"{prefix(c)}: {fmt(100 * c.numbers['accuracy_trained_source'], 1)}% from trained, "
-                         f"{fmt(100 * c.numbers['accuracy_untrained_source'], 1)}% from untrained sources"
-                         for c in checks)
-    return ""
+def _b2_headline(checks: list[Check], variant_means: list[tuple[str, float]]) -> str:
+    values = [v for _, v in variant_means]
+    if not values:
+        return "no abstraction variants"
+    worst = int(np.nanargmin(values)) if np.any(~np.isnan(values)) else 0
+    return (f"{sum(c.passed for c in checks)} of {len(checks)} variants have mean r >= 0.7; lowest "
+            f"{fmt(values[worst])} ({variant_means[worst][0]})")
