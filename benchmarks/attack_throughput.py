@@ -1,4 +1,4 @@
-"""Throughput of ``tfadv.attack.evolve`` against an eager loop, tf-keras-vis and the FLOP roofline.
+"""Throughput of ``tfadv.engine.evolve`` against an eager loop, tf-keras-vis and the FLOP roofline.
 
 Command (from the repository root, in the benchmark venv of benchmarks/README.md)::
 
@@ -7,7 +7,7 @@ Command (from the repository root, in the benchmark venv of benchmarks/README.md
 
 Runtime: about 5 minutes on 2 CPU cores with the defaults, plus about 2.5
 minutes of training for any of the three models not yet in
-``<output_dir>/models`` (``tfadv.train.ensure_model`` reuses them).
+``<output_dir>/models`` (``tfadv.modelbank.ensure_model`` reuses them).
 
 Prints, per model, example-steps per second (one gradient step of one example)
 of ``evolve`` (median of ``--repeats`` runs, compile excluded), of a
@@ -34,9 +34,11 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 from tf_keras_vis.activation_maximization import ActivationMaximization  # noqa: E402
 
-from tfadv.attack import evolve, make_starts  # noqa: E402
+from tfadv.engine import evolve, make_starts  # noqa: E402
+from tfadv.keys import ModelKey  # noqa: E402
+from tfadv.modelbank import ensure_model  # noqa: E402
 from tfadv.models import to_model_input  # noqa: E402
-from tfadv.train import ensure_model  # noqa: E402
+from tfadv.sources import RealData  # noqa: E402
 
 # tf-keras-vis passes a one-element list to a one-input Keras 3 model; harmless.
 warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match")
@@ -147,7 +149,7 @@ def tkv_rate(model, x, targets, steps) -> float:
 
 def measure(name, flop_rate) -> dict:
     """Every figure of one model."""
-    model, _, _ = ensure_model(FLAGS.output_dir, name, "mnist", CONFIGS[name], 0, verbose=0)
+    model, _, _ = ensure_model(FLAGS.output_dir, ModelKey(name, "mnist", CONFIGS[name], 0), RealData(), verbose=0)
     n = FLAGS.n_cnn if name.startswith("cnn") else FLAGS.n
     x = make_starts("uniform", n, seed=0)
     probs = model.predict(to_model_input(x, model), batch_size=1000, verbose=0)

@@ -10,11 +10,11 @@ paper B's models and evolutions, about 40 min.
 
 What it should show: Claim B2: each mean r >= 0.7.
 
-The logic lives in the package (tfadv.pipeline, tfadv.dough_items); this script
+The logic lives in the package (tfadv.pipeline, tfadv.papers.dough.items); this script
 only names the item. ``--preset=quick`` makes a small but real version in a few minutes.
 """
 
-from tfadv.cli import run_item
+from tfadv.flags import run_item
 
 if __name__ == "__main__":
     run_item("dough_tab1")

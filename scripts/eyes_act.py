@@ -10,11 +10,11 @@ paper A's models and searches, about 1 h 20 min.
 
 What it should show: Whether the activation function changes the averaged patterns and the A1-A5 verdicts.
 
-The logic lives in the package (tfadv.pipeline, tfadv.eyes_items); this script
+The logic lives in the package (tfadv.pipeline, tfadv.papers.eyes.items); this script
 only names the item. ``--preset=quick`` makes a small but real version in a few minutes.
 """
 
-from tfadv.cli import run_item
+from tfadv.flags import run_item
 
 if __name__ == "__main__":
     run_item("eyes_act")

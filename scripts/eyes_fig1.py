@@ -12,11 +12,11 @@ paper A's models and searches, about 1 h 20 min.
 What it should show: The paper reports (a) 1.46%, (b) 98.72%, (c) 86.97%, (d) 99.68%; single examples stop at the first
 step the label flips, so their confidence is low, and the averages show stroke-like structure.
 
-The logic lives in the package (tfadv.pipeline, tfadv.eyes_items); this script
+The logic lives in the package (tfadv.pipeline, tfadv.papers.eyes.items); this script
 only names the item. ``--preset=quick`` makes a small but real version in a few minutes.
 """
 
-from tfadv.cli import run_item
+from tfadv.flags import run_item
 
 if __name__ == "__main__":
     run_item("eyes_fig1")

@@ -25,3 +25,11 @@ def make_splits(n_train=240, n_test=60, seed=0):
 @pytest.fixture
 def tiny_splits():
     return make_splits()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def deterministic_ops():
+    """TensorFlow ops deterministic for the whole session, as every entry point sets them (tfadv.flags)."""
+    from tfadv.training import enable_op_determinism
+
+    enable_op_determinism()

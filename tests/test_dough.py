@@ -1,11 +1,20 @@
-"""Paper B's TensorFlow side: the start bank, the model list, transfer on a tiny model."""
+"""Paper B's TensorFlow side: the start bank, the model plan, statistics, patterns and transfer on a
+tiny hand-weighted model, and ``summarize`` end to end with one model below its floor."""
+
+import types
 
 import keras
 import numpy as np
 import pytest
 
-from tfadv import abstraction, dough
+from tfadv import abstraction
 from tfadv.config import DoughConfig
+from tfadv.engine import EvolutionResult, evolve
+from tfadv.keys import ModelKey
+from tfadv.papers.dough import plan, stages
+from tfadv.papers.dough.paper import PAPER
+from tfadv.papers.dough.summary import DoughSummary, PatternKey
+from tfadv.sources import SyntheticData
 
 
 def block_model():
@@ -24,24 +33,54 @@ def block_model():
 
 def test_start_bank_is_fixed_noise_then_constants():
     cfg = DoughConfig(n_noise=5, constants=(0.0, 1.0))
-    bank = dough.start_bank(cfg)
+    bank = stages.start_bank(cfg)
     assert bank.shape == (7, 28, 28)
-    np.testing.assert_array_equal(bank, dough.start_bank(cfg))
+    np.testing.assert_array_equal(bank, stages.start_bank(cfg))
     assert np.all(bank[5] == 0.0) and np.all(bank[6] == 1.0)
     assert 0.4 < bank[:5].mean() < 0.6
 
 
 def test_model_entries_cover_roles_once_per_seed():
     cfg = DoughConfig(seeds=2)
-    entries = dough.model_entries(cfg)
+    entries = plan.model_entries(cfg)
     roles = [e.role for e in entries]
     assert roles.count("main") == 4 and roles.count("activation") == 2
     assert roles.count("untrained") == 4 and roles.count("shuffled") == 4
     # FC's main config is long_cosine, so its variants are default, sgd and short; the CNN's are sgd and short.
     assert roles.count("variant") == 2 * (3 + 2)
-    assert len({e.name for e in entries}) == len(entries)
+    assert len({e.key("mnist") for e in entries}) == len(entries)
     assert [e.gated for e in entries if e.role == "main"] == [True] * 4
     assert not any(e.gated for e in entries if e.role in ("variant", "untrained", "shuffled"))
+
+
+def test_models_needed_are_model_keys_dataset_by_dataset_in_training_order():
+    cfg = DoughConfig(seeds=2)
+    needed = PAPER.models_needed(cfg)
+    n = len(plan.model_entries(cfg))
+    assert len(needed) == 2 * n == 2 * 24
+    assert needed[0] == ModelKey("mlp_deep_relu", "mnist", "long_cosine", 0)
+    assert needed[2] == ModelKey("cnn_sigmoid", "mnist", "cosine15", 0)
+    assert needed[n] == ModelKey("mlp_deep_relu", "fashion_mnist", "long_cosine", 0)
+    assert [k.seed for k in needed[:n]] == [0] * 12 + [1] * 12
+
+
+def test_class_stats_of_a_hand_made_result():
+    n = 12  # two starts toward classes 0 and 1, one failed start toward each of 2..9
+    x_start = np.zeros((n, 28, 28), np.float32)
+    x_final = x_start.copy()
+    x_final[0, 0, :4] = 0.5  # L2 1.0, Linf 0.5
+    x_final[1, 0, :1] = 2.0  # L2 2.0, Linf 2.0
+    target = np.array([0, 0, 1, 1] + list(range(2, 10)))
+    success = np.array([1, 1, 1] + [0] * 9, bool)
+    steps = np.array([3, 5, 0] + [9] * 9)
+    result = EvolutionResult(x_start, x_final, target, success, steps, confidence=np.ones(n), predicted=target)
+    stats = stages.class_stats(result)
+    np.testing.assert_allclose(stats[0], [1.0, 4.0, 1.5, 1.25, 0.0])
+    # Class 1: one success after 0 steps (already the class, delta 0) and one failure.
+    np.testing.assert_allclose(stats[1], [0.5, 0.0, 0.0, 0.0, 0.5])
+    # No success: rate 0 and nothing to average.
+    np.testing.assert_array_equal(stats[2:, 0], 0.0)
+    assert np.isnan(stats[2:, 1:4]).all() and (stats[2:, 4] == 0).all()
 
 
 def test_transfer_rate_on_a_tiny_model():
@@ -49,14 +88,14 @@ def test_transfer_rate_on_a_tiny_model():
     starts = np.full((8, 28, 28), 0.3, np.float32)
     starts[:, 4:6, 4:24] = 0.4  # block 0 a little brighter: the model says 0
     norms = [np.full(10, np.linalg.norm(blocks[0]) * 0.5)]
-    rate, random_rate = dough.transfer_rates([model], [blocks], norms, starts, seed=0)
+    rate, random_rate = stages.transfer_rates([model], [blocks], norms, starts, seed=0)
     # Adding class c's block pattern (scaled to norm ~3.2) makes the model say c every time.
     assert rate.shape == (1, 1) and rate[0, 0] == pytest.approx(1.0)
     # Norm-matched Gaussian noise does not point at any class's block.
     assert random_rate[0, 0] < 0.35
     # A pattern scaled to almost nothing leaves every start at class 0: 1 of 10 classes right.
     tiny = [np.full(10, 1e-6)]
-    rate, _ = dough.transfer_rates([model], [blocks], tiny, starts, seed=0)
+    rate, _ = stages.transfer_rates([model], [blocks], tiny, starts, seed=0)
     assert rate[0, 0] == pytest.approx(0.1)
 
 
@@ -64,25 +103,80 @@ def test_transfer_skips_missing_models_and_patterns():
     model, blocks = block_model()
     starts = np.full((4, 28, 28), 0.3, np.float32)
     norms = [np.full(10, 3.0), None]
-    rate, random_rate = dough.transfer_rates([model, None], [blocks, None], norms, starts, seed=0)
+    rate, random_rate = stages.transfer_rates([model, None], [blocks, None], norms, starts, seed=0)
     assert rate[0, 0] == pytest.approx(1.0)
     assert np.isnan(rate[0, 1]) and np.isnan(rate[1, 0]) and np.isnan(random_rate[1, 1])
 
 
 def test_class_patterns_of_an_evolved_bank_point_at_each_class():
-    from tfadv import attack
-
     model, blocks = block_model()
     cfg = DoughConfig(n_noise=6, constants=(0.5,))
-    x = np.tile(dough.start_bank(cfg), (10, 1, 1))
+    x = np.tile(stages.start_bank(cfg), (10, 1, 1))
     targets = np.repeat(np.arange(10), 7)
-    result = attack.evolve(model, x, targets, loss="crossentropy", lr=0.5, max_steps=500)
+    result = evolve(model, x, targets, loss="crossentropy", lr=0.5, max_steps=500)
     assert result.success.all()
-    patterns = dough._patterns(result, cfg, main=True, prefix="p")
-    mean = patterns["p|mean|all"]
+    key = ModelKey("block", "mnist", "default", 0)
+    patterns = stages.class_patterns(result, cfg, True, key, "argmax")
+    mean = patterns[PatternKey(key)]
     # Class c's pattern correlates best with block c (nearest by r), for every class.
     r = np.corrcoef(np.concatenate([mean, blocks]))[:10, 10:]
     np.testing.assert_array_equal(r.argmax(axis=1), np.arange(10))
-    assert set(patterns) >= {"p|median|all", "p|top-5|all", "p|mean|10", "p|mean|half_a", "p|mean|half_b"}
+    assert set(patterns) >= {PatternKey(key, method="median"), PatternKey(key, method="top-5"),
+                             PatternKey(key, k="10"), PatternKey(key, k="half_a"), PatternKey(key, k="half_b")}
     np.testing.assert_allclose(mean, abstraction.class_patterns(result.delta[result.success].reshape(-1, 784),
                                                                  targets[result.success]))
+    assert list(stages.class_patterns(result, cfg, False, key, "kappa0.5")) == [PatternKey(key, "kappa0.5")]
+
+
+class BlockBank:
+    """A stand-in ``ModelBank``: the block model for every key; ``low`` is below its floor."""
+
+    def __init__(self, low: ModelKey):
+        self.model, _ = block_model()
+        self.low = low
+        self.excluded = []
+
+    def get(self, key, *, gated=True):
+        meta = {"test_accuracy": 0.5 if key == self.low else 0.99}
+        if gated and key == self.low:
+            if not self.excluded:
+                self.excluded.append({"key": key.to_list(), "test_accuracy": 0.5, "floor": 0.975})
+            return None, meta
+        return self.model, meta
+
+    def fingerprint(self, key):
+        return f"block-{key.to_list()}"
+
+
+def test_summarize_end_to_end_with_a_model_below_its_floor(tmp_path):
+    cfg = DoughConfig(datasets=("mnist",), archs=(("mlp_deep_relu", "brief"), ("cnn_relu", "brief")),
+                      activation_variant=("cnn_sigmoid", "brief"), variant_configs=("short",),
+                      shuffled_configs=(("mlp_deep_relu", "brief_shuffled"), ("cnn_relu", "brief_shuffled")),
+                      seeds=1, n_noise=6, constants=(0.5,), k_values=(4, None), kappas=(0.5,),
+                      transfer_starts=8, classifier_per_class=4, classifier_arch="mlp_shallow_relu",
+                      classifier_config="short")
+    low = ModelKey("cnn_relu", "mnist", "brief", 0)
+    ctx = types.SimpleNamespace(models=BlockBank(low), source=SyntheticData(n_train=200, n_test=100),
+                                output_dir=tmp_path, force=False, progress_line=lambda label: None)
+    s = stages.summarize(cfg, ctx)
+    assert isinstance(s, DoughSummary)
+    assert not s.is_used(low) and s.pattern(low) is None and s.class_stats(low) is None
+    assert s.accuracy(low) == 0.5 and s.exclusion(low)["floor"] == 0.975
+    fc = ModelKey("mlp_deep_relu", "mnist", "brief", 0)
+    assert s.is_used(fc) and s.pattern(fc, method="median").shape == (10, 784)
+    # The block model moves every start to every class; its patterns point at the blocks.
+    np.testing.assert_array_equal(s.class_stats(fc)[:, 0], np.ones(10))
+    t = s.transfer("mnist")
+    assert t.models == (fc, low) and not np.isnan(t.rate[0, 0]) and np.isnan(t.rate[0, 1]) and np.isnan(t.rate[1, 0])
+    assert np.isnan(s.classifier("cnn_relu", "brief").accuracy) and s.classifier("cnn_relu", "brief").n_train == 0
+    assert s.classifier("mlp_deep_relu", "brief").n_train > 0
+    claims = {c.id: c for c in PAPER.claims(s)}
+    assert claims["B1"].headline == "classes identified per seed: mnist FC 10; mnist CNN \u2014"
+    assert [c.passed for c in claims["B1"].checks] == [True, False]
+    stored = sorted(p.name for p in (tmp_path / "attacks" / "dough").iterdir())
+    # A second run reuses every cached evolution and classifier: same numbers, no new files.
+    again = stages.summarize(cfg, ctx)
+    assert sorted(p.name for p in (tmp_path / "attacks" / "dough").iterdir()) == stored
+    assert [c.to_dict() for c in PAPER.claims(again)] == [c.to_dict() for c in claims.values()]
+    for item in PAPER.items:
+        assert all(p.stat().st_size > 0 for p in item.make(s, tmp_path)), item.id

@@ -4,7 +4,7 @@ import json
 import re
 from pathlib import Path
 
-from tfadv import catalog
+from tfadv.registry import PAPERS, all_items
 from tfadv.analysis import Check, Claim
 from tfadv.check import compare_claims
 from tfadv.report import results_table, write_report
@@ -53,8 +53,8 @@ def test_report_shows_every_item_under_its_claim_with_its_command(tmp_path):
     (tmp_path / "tables").mkdir()
     (tmp_path / "tables" / "eyes_tab1.md").write_text("| a |\n|---|\n| 1 |\n")
     claims = [claim(f"A{i}") for i in range(1, 6)] + [claim(f"B{i}") for i in range(1, 7)]
-    text = write_report(tmp_path, claims, "quick").read_text()
-    for entry in catalog.ENTRIES:
+    text = write_report(tmp_path, PAPERS, claims, "quick").read_text()
+    for entry in all_items():
         assert f"`{entry.id}`" in text
         assert f"python scripts/{entry.id}.py --output_dir={tmp_path} --preset=quick" in text
     assert "![eyes_fig1](figures/eyes_fig1.png)" in text
@@ -67,7 +67,7 @@ def test_report_shows_every_item_under_its_claim_with_its_command(tmp_path):
 
 def test_results_table_has_a_row_per_claim_with_verdict_numbers_and_command():
     claims = [claim("A1", (True, True)), claim("A2", (True, False)), claim("B5", (False, False), 0.1)]
-    rows = results_table(claims).splitlines()[2:]
+    rows = results_table(PAPERS, claims).splitlines()[2:]
     assert len(rows) == 3
     assert rows[0].startswith("| **A1** claim A1 | x 0.9 | r 0.95 | **reproduced** |")
     assert "`python -m tfadv.reproduce --only=eyes_fig1,eyes_tab2,eyes_tab4,eyes_act`" in rows[0]
@@ -81,7 +81,7 @@ def test_readme_results_table_matches_the_reference_run():
     block = re.search(r"<!-- results:begin -->\n(.*?)\n<!-- results:end -->", readme, re.S)
     assert block, "README.md lacks the <!-- results:begin/end --> block"
     claims = json.loads((REPO / "paper" / "reference" / "claims.json").read_text())["claims"]
-    assert block.group(1) == results_table(claims), (
+    assert block.group(1) == results_table(PAPERS, claims), (
         "README's results table differs from paper/reference/claims.json; regenerate it with "
         "tfadv.report.results_table")
     assert [c["id"] for c in claims] == [f"A{i}" for i in range(1, 6)] + [f"B{i}" for i in range(1, 7)]

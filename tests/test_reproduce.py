@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tfadv import catalog
+from tfadv.registry import all_items
 
 pytestmark = pytest.mark.skipif(not os.environ.get("TFADV_DATA_DIR"),
                                 reason="needs MNIST and Fashion-MNIST (set TFADV_DATA_DIR)")
@@ -51,7 +51,7 @@ def claims_of(output_dir, paper=None):
 
 def test_quick_run_makes_every_item_and_claim(quick_run):
     out, run, seconds = quick_run
-    for entry in catalog.ENTRIES:
+    for entry in all_items():
         made = list(Path(out).glob(f"*/{entry.id}.*"))
         suffixes = {p.suffix for p in made}
         if "figure" in entry.kind:
@@ -93,7 +93,7 @@ def _leaves(value):
 def test_report_names_every_protocol_id(quick_run):
     out, _, _ = quick_run
     report = Path(out, "REPORT.md").read_text()
-    for entry in catalog.ENTRIES:
+    for entry in all_items():
         assert f"`{entry.id}`" in report
         assert f"scripts/{entry.id}.py" in report
     for cid in CLAIM_IDS:
@@ -171,17 +171,3 @@ def test_output_folder_of_an_incompatible_version_is_refused(tmp_path):
     run = reproduce(tmp_path, check=False)
     assert run.returncode == 2
     assert "incompatible version of tfadv" in run.stderr
-
-
-def test_manifest_keeps_exclusions_recorded_by_cached_summaries(quick_run):
-    """A cached run never meets the excluded models itself; their record comes from the summaries."""
-    from tfadv.config import get_preset
-    from tfadv.pipeline import Pipeline
-
-    out, _, _ = quick_run
-    pipeline = Pipeline(get_preset("quick"), out, progress=False)
-    low = {"key": ["cnn_sigmoid", "mnist", "default", 0], "test_accuracy": 0.98, "floor": 0.988}
-    other = {"key": ["mlp_shallow_sigmoid", "mnist", "long", 1], "test_accuracy": 0.9, "floor": 0.95}
-    pipeline._summaries = {"eyes": {"meta": {"excluded": [other]}}, "dough": {"meta": {"excluded": [low, other]}}}
-    assert pipeline.excluded(("eyes", "dough")) == [other, low]
-    assert pipeline.excluded(("eyes",)) == [other]

@@ -9,16 +9,19 @@ import h5py
 import numpy as np
 import pytest
 
-from tfadv import artifacts, train
+from tfadv import artifacts, modelbank
+from tfadv import training as train
 from tfadv.config import TrainConfig, get_train_config
 from tfadv.data import DatasetInfo
+from tfadv.keys import ModelKey
+from tfadv.sources import SyntheticData
 
 TINY = TrainConfig("tiny", batch_size=40, epochs=2)
 INFO = DatasetInfo("mnist", "synthetic", {"f": "0" * 64}, "feedfacefeedface", False)
 
 
 def _train(name, splits, seed=0, config=TINY):
-    return train.train_model(name, "mnist", config, seed, splits=splits, data_info=INFO, verbose=0)
+    return train.train_model(name, "mnist", config, seed, splits, data_info=INFO, verbose=0)
 
 
 def test_training_learns_the_toy_task(tiny_splits):
@@ -101,35 +104,64 @@ def test_load_model_errors_are_clear(tmp_path, tiny_splits):
         train.load_model(foreign)
 
 
-def test_ensure_model_reuses_matching_file_and_force_retrains(tiny_splits, tmp_path, monkeypatch):
+KEY = ModelKey("mlp_shallow_sigmoid", "mnist", "tiny", 0)
+SOURCE = SyntheticData(n_train=240, n_test=60)
+
+
+def test_ensure_model_reuses_matching_file_and_force_retrains(tmp_path, monkeypatch):
     calls = []
-    real = train.train_model
+    real = modelbank.train_model
 
     def counting(*args, **kwargs):
         calls.append(args)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(train, "train_model", counting)
-    kwargs = dict(splits=tiny_splits, data_info=INFO, verbose=0)
-    _, meta, path = train.ensure_model(tmp_path, "mlp_shallow_sigmoid", "mnist", TINY, 0, **kwargs)
-    assert path == artifacts.model_path(tmp_path, "mlp_shallow_sigmoid", "mnist", "tiny", 0)
-    _, meta2, _ = train.ensure_model(tmp_path, "mlp_shallow_sigmoid", "mnist", TINY, 0, **kwargs)
+    monkeypatch.setattr(modelbank, "train_model", counting)
+    _, meta, path = modelbank.ensure_model(tmp_path, KEY, SOURCE, config=TINY, verbose=0)
+    assert path == artifacts.model_path(tmp_path, KEY) == tmp_path / "models" / "mlp_shallow_sigmoid__mnist__tiny__s0.h5"
+    assert meta["data_fingerprint"] == SOURCE.load("mnist")[1].fingerprint
+    _, meta2, _ = modelbank.ensure_model(tmp_path, KEY, SOURCE, config=TINY, verbose=0)
     assert len(calls) == 1 and meta2 == meta
-    train.ensure_model(tmp_path, "mlp_shallow_sigmoid", "mnist", TINY, 0, force=True, **kwargs)
+    modelbank.ensure_model(tmp_path, KEY, SOURCE, config=TINY, force=True, verbose=0)
     assert len(calls) == 2
     # Same name, other settings: trained again rather than reused.
     changed = TrainConfig("tiny", batch_size=40, epochs=1)
-    _, meta3, _ = train.ensure_model(tmp_path, "mlp_shallow_sigmoid", "mnist", changed, 0, **kwargs)
+    _, meta3, _ = modelbank.ensure_model(tmp_path, KEY, SOURCE, config=changed, verbose=0)
     assert len(calls) == 3 and meta3["epochs"] == 1
+    # Other data (another synthetic seed): trained again too.
+    modelbank.ensure_model(tmp_path, KEY, SyntheticData(n_train=240, n_test=60, seed=1), config=changed, verbose=0)
+    assert len(calls) == 4
 
 
-def test_ensure_model_replaces_a_corrupt_file(tiny_splits, tmp_path):
-    path = artifacts.model_path(tmp_path, "mlp_shallow_sigmoid", "mnist", "tiny", 0)
+def test_ensure_model_replaces_a_corrupt_file(tmp_path):
+    path = artifacts.model_path(tmp_path, KEY)
     path.parent.mkdir(parents=True)
     path.write_bytes(b"\x89HDF\r\n\x1a\n half a file")
-    _, meta, _ = train.ensure_model(tmp_path, "mlp_shallow_sigmoid", "mnist", TINY, 0,
-                                    splits=tiny_splits, data_info=INFO, verbose=0)
+    _, meta, _ = modelbank.ensure_model(tmp_path, KEY, SOURCE, config=TINY, verbose=0)
     assert train.read_metadata(path) == meta
+
+
+def test_model_bank_holds_models_to_their_floor_and_records_exclusions(tmp_path):
+    key = ModelKey("mlp_shallow_sigmoid", "mnist", "untrained", 0)
+    bank = modelbank.ModelBank(tmp_path, SOURCE, enforce_floors=True, verbose=0)
+    model, meta = bank.get(key)
+    assert model is None and not meta["meets_floor"]
+    assert bank.excluded == [{"key": key.to_list(), "test_accuracy": meta["test_accuracy"], "floor": 0.95}]
+    assert bank.get(key, gated=False)[0] is not None and len(bank.excluded) == 1
+    assert bank.fingerprint(key) == artifacts.config_key(meta)
+    lenient = modelbank.ModelBank(tmp_path, SOURCE, enforce_floors=False, verbose=0)
+    assert lenient.get(key)[0] is not None and lenient.excluded == []
+
+
+def test_command_line_trains_on_synthetic_data(tmp_path):
+    cmd = [sys.executable, "-m", "tfadv.train", "--model=mlp_shallow_relu", "--config=brief", "--synthetic_data",
+           f"--output_dir={tmp_path}", "--verbosity=-1"]
+    run = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    path = Path(tmp_path, "models", "mlp_shallow_relu__mnist__brief__s0.h5")
+    assert f"{path}: test accuracy" in run.stdout
+    meta = train.read_metadata(path)
+    assert meta["data_fingerprint"] == SyntheticData().load("mnist")[1].fingerprint
+    assert meta["test_accuracy"] > 0.5  # the synthetic classes are learnable
 
 
 @pytest.mark.skipif(not os.environ.get("TFADV_DATA_DIR"), reason="needs real MNIST (TFADV_DATA_DIR)")

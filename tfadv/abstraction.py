@@ -40,15 +40,6 @@ ABSTRACTIONS = (
 )
 
 
-def perturbations(x_adv, x_start) -> np.ndarray:
-    """The perturbations ``x_adv - x_start`` (float32), paper B's raw material."""
-    x_adv = np.asarray(x_adv, dtype=np.float32)
-    x_start = np.asarray(x_start, dtype=np.float32)
-    if x_adv.shape != x_start.shape:
-        raise ValueError(f"x_adv and x_start differ in shape: {x_adv.shape} vs {x_start.shape}.")
-    return x_adv - x_start
-
-
 def _check_method(method: str, p) -> None:
     if method not in METHODS:
         raise ValueError(f"Unknown abstraction method {method!r}; choose one of {METHODS}.")

@@ -222,6 +222,22 @@ def success_by_budget(steps, success, budgets) -> np.ndarray:
     return np.searchsorted(done, budgets, side="right") / steps.size
 
 
+def nanmean(values, axis=None):
+    """Mean ignoring NaN, NaN where no value is valid (no warning); a float for a scalar result."""
+    x = np.asarray(values, dtype=float)
+    with np.errstate(invalid="ignore"):
+        count = np.sum(~np.isnan(x), axis=axis)
+        total = np.nansum(x, axis=axis)
+        out = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return float(out) if out.ndim == 0 else out
+
+
+def nanmedian(values) -> float:
+    """Median of all values ignoring NaN; NaN where none is valid (no warning)."""
+    x = np.asarray(values, dtype=float)
+    return float(np.nanmedian(x)) if np.any(~np.isnan(x)) else float("nan")
+
+
 def mean_sd(values, axis: int = 0):
     """Mean and sample sd (ddof=1) over training rounds, ignoring NaN.
 

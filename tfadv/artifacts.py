@@ -24,6 +24,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
+from tfadv.keys import ModelKey
+
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
@@ -66,9 +68,9 @@ def open_output_dir(output_dir) -> Path:
     return output_dir
 
 
-def model_path(output_dir: str | os.PathLike, model: str, dataset: str, config: str, seed: int) -> Path:
+def model_path(output_dir: str | os.PathLike, key: ModelKey) -> Path:
     """Path of a trained model's HDF5 file."""
-    return Path(output_dir) / "models" / f"{model}__{dataset}__{config}__s{seed}.h5"
+    return Path(output_dir) / "models" / key.filename
 
 
 def attack_path(output_dir, kind: str, name: str, key: str) -> Path:

@@ -92,27 +92,12 @@ def get_train_config(name: str) -> TrainConfig:
         ) from None
 
 
-# The model zoo: every (model, dataset) of PROTOCOL.md section 2 with its main
-# training configuration, the one its accuracy floor is checked at.
-ZOO: tuple[tuple[str, str, str], ...] = (
-    ("mlp_shallow_sigmoid", "mnist", "long"),
-    ("mlp_deep_sigmoid", "mnist", "long_cosine"),
-    ("mlp_shallow_relu", "mnist", "long_cosine"),
-    ("mlp_deep_relu", "mnist", "long_cosine"),
-    ("mlp_deep_relu", "fashion_mnist", "long_cosine"),
-    ("cnn_relu", "mnist", "default"),
-    ("cnn_relu", "fashion_mnist", "default"),
-    ("cnn_sigmoid", "mnist", "cosine15"),
-    ("cnn_sigmoid", "fashion_mnist", "cosine15"),
-)
-
-
 @dataclasses.dataclass(frozen=True)
 class AttackSettings:
     """One setting of the evolution (PROTOCOL.md section 3).
 
     ``loss``, ``lr``, ``max_steps``, ``stop``, ``kappa`` and ``clip`` go to
-    ``tfadv.attack.evolve``; ``start`` (with ``start_mean``/``start_sd`` for
+    ``tfadv.engine.evolve``; ``start`` (with ``start_mean``/``start_sd`` for
     ``"normal"``) names the start distribution.
     """
 
@@ -251,6 +236,21 @@ PRESETS: dict[str, Preset] = {
             shuffled_configs=(("mlp_deep_relu", "brief_shuffled"), ("cnn_relu", "brief_shuffled")),
             seeds=1, n_noise=20, k_values=(10, None), transfer_starts=20,
             classifier_per_class=100, attack=AttackSettings(loss="crossentropy", lr=0.1, max_steps=200)),
+        enforce_floors=False),
+    # A smoke run of every stage in about a minute, for tests and for trying the
+    # pipeline on synthetic data (tfadv.sources.SyntheticData); says nothing about the papers.
+    "tiny": Preset("tiny", EyesConfig(
+        nets=(("mlp_shallow_sigmoid", "brief"), ("mlp_deep_sigmoid", "brief")),
+        relu_nets=(("mlp_shallow_relu", "brief"), ("mlp_deep_relu", "brief")),
+        rounds=2, n_success=8, max_attempts=64,
+        attack=AttackSettings(max_steps=40), sensitivity_n_success=4,
+        sensitivity_max_attempts=64, budgets=(0, 1, 5, 20, 40)),
+        DoughConfig(
+            archs=(("mlp_deep_relu", "brief"), ("cnn_relu", "brief")),
+            activation_variant=("cnn_sigmoid", "brief"), variant_configs=("short",),
+            shuffled_configs=(("mlp_deep_relu", "brief_shuffled"), ("cnn_relu", "brief_shuffled")),
+            seeds=1, n_noise=6, k_values=(4, None), transfer_starts=8,
+            classifier_per_class=8, attack=AttackSettings(loss="crossentropy", lr=0.1, max_steps=40)),
         enforce_floors=False),
 }
 

@@ -23,11 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import gzip
 import hashlib
-import math
 import os
-import struct
 import zipfile
 import zlib
 from pathlib import Path
@@ -35,7 +32,11 @@ from typing import Mapping, NamedTuple
 
 import numpy as np
 
-ENV_VAR = "TFADV_DATA_DIR"
+from tfadv.idx import (  # noqa: F401  (errors and IDX I/O are part of this API)
+    ENV_VAR, FIX_CORRUPT, IMAGES_MAGIC, LABELS_MAGIC, DataChecksumError, DataCorruptError, DataError,
+    DataFormatError, DataNotFoundError, idx_sha256, read_idx, write_idx,
+)
+
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 DATASETS = ("mnist", "fashion_mnist")
 _ALIASES = {"fashion-mnist": "fashion_mnist"}
@@ -49,8 +50,6 @@ FILES = (
     "t10k-labels-idx1-ubyte",
 )
 _NPZ_KEYS = dict(zip(FILES, ("x_train", "y_train", "x_test", "y_test")))
-LABELS_MAGIC, IMAGES_MAGIC = 2049, 2051
-_MAGIC_NAMES = {LABELS_MAGIC: "2049, labels", IMAGES_MAGIC: "2051, images"}
 IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10
 
@@ -80,31 +79,6 @@ CLASS_NAMES = {
 
 Splits = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
-_FIX_CORRUPT = (
-    "Fix: delete the corrupt file and download it again, or point --data_dir / "
-    f"{ENV_VAR} at an intact copy."
-)
-
-
-class DataError(Exception):
-    """Base class of every data loading error."""
-
-
-class DataNotFoundError(DataError, FileNotFoundError):
-    """No complete dataset in any place looked at (all are listed)."""
-
-
-class DataCorruptError(DataError, ValueError):
-    """A file cannot be decompressed or is shorter/longer than its header says."""
-
-
-class DataFormatError(DataError, ValueError):
-    """Wrong IDX magic, image shape, dtype, label range or image/label counts."""
-
-
-class DataChecksumError(DataError, ValueError):
-    """The decoded data does not have the published sha256."""
-
 
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
@@ -124,55 +98,6 @@ class DatasetInfo:
     sha256: Mapping[str, str] = dataclasses.field(hash=False)
     fingerprint: str
     verified: bool
-
-
-def read_idx(path: str | os.PathLike, magic: int | None = None) -> np.ndarray:
-    """Reads an unsigned-byte IDX file (gzipped when the name ends in ``.gz``).
-
-    Args:
-      path: the file.
-      magic: expected magic number (2049 labels, 2051 images); None accepts any.
-
-    Returns:
-      A writable uint8 array shaped as the header says.
-
-    Raises:
-      DataCorruptError: undecompressable, truncated or over-long file.
-      DataFormatError: not a uint8 IDX file, or not the expected magic.
-    """
-    path = Path(path)
-    data = _read_bytes(path)
-    if len(data) < 4:
-        raise DataCorruptError(f"{path}: {len(data)} bytes is too short for an IDX header. {_FIX_CORRUPT}")
-    found = int.from_bytes(data[:4], "big")
-    if found >> 8 != 0x08 or (found & 0xFF) == 0 or (magic is not None and found != magic):
-        want = _MAGIC_NAMES.get(magic, magic) if magic else "0x0801..0x08ff (uint8 IDX)"
-        hint = " It holds gzip data: its name should end in .gz." if data[:2] == b"\x1f\x8b" else ""
-        raise DataFormatError(f"{path}: wrong IDX magic number {found}, expected {want}.{hint} {_FIX_CORRUPT}")
-    ndim = found & 0xFF
-    start = 4 + 4 * ndim
-    if len(data) < start:
-        raise DataCorruptError(f"{path}: truncated inside the IDX header. {_FIX_CORRUPT}")
-    shape = struct.unpack_from(f">{ndim}I", data, 4)
-    size, got = math.prod(shape), len(data) - start
-    if got != size:
-        what = "truncated" if got < size else f"{got - size} bytes too long"
-        raise DataCorruptError(
-            f"{path}: header says shape {shape} ({size} bytes of data) but the file has {got}: "
-            f"the file is {what}. {_FIX_CORRUPT}"
-        )
-    return np.frombuffer(data, np.uint8, count=size, offset=start).reshape(shape).copy()
-
-
-def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Writes a uint8 array as an IDX file, gzipped when the name ends in ``.gz``."""
-    array = np.asarray(array)
-    if array.dtype != np.uint8 or not 1 <= array.ndim <= 255:
-        raise ValueError(f"write_idx needs a uint8 array with 1..255 dims, got {array.dtype} {array.shape}")
-    data = _idx_header(array.shape) + np.ascontiguousarray(array).tobytes()
-    path = Path(path)
-    path.write_bytes(gzip.compress(data, mtime=0) if path.suffix == ".gz" else data)
-
 
 def load_dataset_with_info(
     name: str,
@@ -201,13 +126,13 @@ def load_dataset_with_info(
       DataNotFoundError: no complete set anywhere (or in ``data_dir``).
       DataCorruptError, DataFormatError, DataChecksumError: bad data.
     """
-    name = _canonical(name)
+    name = canonical_name(name)
     source, looked = _locate(name, data_dir)
     decoded = _decode(source) if source is not None else _download(name, looked, download)
     digests = dict(decoded.digests)
     if verify:
         _verify(name, digests, decoded.where)
-    info = DatasetInfo(name, decoded.source_path, digests, _fingerprint(digests), verify)
+    info = DatasetInfo(name, decoded.source_path, digests, fingerprint_of(digests), verify)
     return decoded.splits, info
 
 
@@ -220,11 +145,6 @@ def load_dataset(
 ) -> Splits:
     """``load_dataset_with_info`` without the info: ``(x_train, y_train), (x_test, y_test)``."""
     return load_dataset_with_info(name, data_dir, verify=verify, download=download)[0]
-
-
-def dataset_fingerprint(name: str, data_dir: str | os.PathLike | None = None, *, verify: bool = True) -> str:
-    """The 16-hex fingerprint of the dataset ``load_dataset`` would return."""
-    return load_dataset_with_info(name, data_dir, verify=verify)[1].fingerprint
 
 
 # --- internals ---------------------------------------------------------------
@@ -243,7 +163,7 @@ class _Decoded(NamedTuple):
     source_path: str
 
 
-def _canonical(name: str) -> str:
+def canonical_name(name: str) -> str:
     name = _ALIASES.get(name, name)
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)} (alias fashion-mnist)")
@@ -352,22 +272,6 @@ def _download(name: str, looked: list[str], allowed: bool) -> _Decoded:
     raise DataNotFoundError(_not_found(name, f"{name} not found", looked, False))
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc}).") from exc
-    if path.suffix != ".gz":
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (EOFError, OSError, zlib.error) as exc:  # BadGzipFile is an OSError.
-        raise DataCorruptError(
-            f"{path}: cannot decompress ({type(exc).__name__}: {exc}); the gzip file is truncated "
-            f"or corrupt. {_FIX_CORRUPT}"
-        ) from exc
-
-
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as npz:
@@ -376,7 +280,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
                 raise DataFormatError(f"{path}: missing arrays {missing}; expected keys {list(_NPZ_KEYS.values())}.")
             return {b: npz[key] for b, key in _NPZ_KEYS.items()}
     except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
-        raise DataCorruptError(f"{path}: cannot read npz ({type(exc).__name__}: {exc}). {_FIX_CORRUPT}") from exc
+        raise DataCorruptError(f"{path}: cannot read npz ({type(exc).__name__}: {exc}). {FIX_CORRUPT}") from exc
 
 
 @functools.lru_cache(maxsize=4)
@@ -397,38 +301,28 @@ def _build(arrays: dict[str, np.ndarray], where: dict[str, str], source_path: st
         x, y = arrays[xb], arrays[yb]
         for b, a in ((xb, x), (yb, y)):
             if a.dtype != np.uint8:
-                raise DataFormatError(f"{where[b]}: dtype {a.dtype}, expected uint8. {_FIX_CORRUPT}")
+                raise DataFormatError(f"{where[b]}: dtype {a.dtype}, expected uint8. {FIX_CORRUPT}")
         if x.ndim != 3 or x.shape[1:] != IMAGE_SHAPE:
-            raise DataFormatError(f"{where[xb]}: images have shape {x.shape}, expected (N, 28, 28). {_FIX_CORRUPT}")
+            raise DataFormatError(f"{where[xb]}: images have shape {x.shape}, expected (N, 28, 28). {FIX_CORRUPT}")
         if y.ndim != 1:
-            raise DataFormatError(f"{where[yb]}: labels have shape {y.shape}, expected (N,). {_FIX_CORRUPT}")
+            raise DataFormatError(f"{where[yb]}: labels have shape {y.shape}, expected (N,). {FIX_CORRUPT}")
         if len(x) != len(y):
             raise DataFormatError(
                 f"count mismatch: {where[xb]} holds {len(x)} images but {where[yb]} holds {len(y)} labels; "
-                f"the files do not belong together. {_FIX_CORRUPT}"
+                f"the files do not belong together. {FIX_CORRUPT}"
             )
         if y.size and int(y.max()) >= NUM_CLASSES:
-            raise DataFormatError(f"{where[yb]}: label {int(y.max())} is not in 0..9. {_FIX_CORRUPT}")
+            raise DataFormatError(f"{where[yb]}: label {int(y.max())} is not in 0..9. {FIX_CORRUPT}")
         images = x.astype(np.float32)
         images /= 255.0
         labels = np.array(y, dtype=np.uint8)
         images.flags.writeable = labels.flags.writeable = False
         splits.append((images, labels))
-    digests = tuple((b, _idx_sha256(arrays[b])) for b in FILES)
+    digests = tuple((b, idx_sha256(arrays[b])) for b in FILES)
     return _Decoded((splits[0], splits[1]), digests, where, source_path)
 
 
-def _idx_header(shape: tuple[int, ...]) -> bytes:
-    return struct.pack(f">I{len(shape)}I", 0x0800 + len(shape), *shape)
-
-
-def _idx_sha256(array: np.ndarray) -> str:
-    digest = hashlib.sha256(_idx_header(array.shape))
-    digest.update(np.ascontiguousarray(array).reshape(-1).data)
-    return digest.hexdigest()
-
-
-def _fingerprint(digests: Mapping[str, str]) -> str:
+def fingerprint_of(digests: Mapping[str, str]) -> str:
     return hashlib.sha256("".join(digests[b] for b in FILES).encode()).hexdigest()[:16]
 
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Callable, TextIO
-
-ProgressFn = Callable[[int, int, str], None]
-
+from typing import TextIO
 
 def format_seconds(seconds: float) -> str:
     """``75.3`` -> ``"1m15s"``; short and stable for progress lines."""

@@ -1,9 +1,10 @@
 """REPORT.md and manifest.json: what a reader and a reviewer open first.
 
-The report shows every figure and table of both papers, each under the claim
-it serves (``tfadv.catalog``), with the claim's verdict, its checks, the
+The report shows every figure and table of the papers it is given, each under
+the claim it serves (``Item.claims``), with the claim's verdict, its checks, the
 measured numbers beside the paper's, and the command that regenerates the
-item. It is written from ``claims.json`` and the files on disk only.
+item. It is written from ``claims.json`` and the files on disk only (it imports no
+TensorFlow: it takes the ``Paper`` descriptions, not their stages).
 """
 
 from __future__ import annotations
@@ -11,12 +12,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from tfadv import artifacts, catalog
-
-PAPER_TITLES = {
-    "eyes": 'Paper A: "Through Neural Nets\' Eyes"',
-    "dough": 'Paper B: "Neural Networks Playing Dough"',
-}
+from tfadv import artifacts
+from tfadv.paper import Item, Paper
 
 
 def _fmt(value) -> str:
@@ -50,7 +47,7 @@ def _claim_section(claim: dict) -> list[str]:
     return lines
 
 
-def _item_section(output_dir: Path, entry: catalog.Entry, preset: str) -> list[str]:
+def _item_section(output_dir: Path, entry: Item, preset: str) -> list[str]:
     lines = [f"#### `{entry.id}`: {entry.what}", ""]
     png, _ = artifacts.figure_paths(output_dir, entry.id)
     _, md, _ = artifacts.table_paths(output_dir, entry.id)
@@ -70,23 +67,24 @@ def _item_section(output_dir: Path, entry: catalog.Entry, preset: str) -> list[s
     return lines
 
 
-def claim_command(claim_id: str) -> str:
+def claim_command(papers: tuple[Paper, ...], claim_id: str) -> str:
     """The command that remakes the items whose primary claim is ``claim_id``."""
-    ids = [e.id for e in catalog.ENTRIES if e.claims[0] == claim_id]
+    ids = [e.id for p in papers for e in p.items if e.claims[0] == claim_id]
     return f"python -m tfadv.reproduce --only={','.join(ids)}"
 
 
-def results_table(claims: list[dict]) -> str:
+def results_table(papers: tuple[Paper, ...], claims: list[dict]) -> str:
     """The README's results table: claim, the paper's numbers, the reproduced ones, verdict, command."""
     lines = ["| claim | paper's numbers | reproduced | verdict | command |", "|---|---|---|---|---|"]
     for c in claims:
         paper = "; ".join(f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in c.get("paper_numbers", {}).items())
         lines.append(f"| **{c['id']}** {c['claim']} | {paper or 'none given (qualitative)'} | "
-                     f"{c.get('headline', '')} | **{c['verdict']}** | `{claim_command(c['id'])}` |")
+                     f"{c.get('headline', '')} | **{c['verdict']}** | `{claim_command(papers, c['id'])}` |")
     return "\n".join(lines)
 
 
-def write_report(output_dir, claims: list[dict], preset: str, header: list[str] | None = None) -> Path:
+def write_report(output_dir, papers: tuple[Paper, ...], claims: list[dict], preset: str,
+                 header: list[str] | None = None) -> Path:
     """Writes ``REPORT.md`` from the claims (as in claims.json) and the files present."""
     output_dir = Path(output_dir)
     by_id = {c["id"]: c for c in claims}
@@ -95,10 +93,10 @@ def write_report(output_dir, claims: list[dict], preset: str, header: list[str] 
     for c in claims:
         lines.append(f"| {c['id']} | {c['paper']} | **{c['verdict']}** | {c.get('headline', '')} | {c['rule']} |")
     lines.append("")
-    for paper, title in PAPER_TITLES.items():
-        entries = [e for e in catalog.ENTRIES if e.paper == paper]
-        claim_ids = sorted({e.claims[0] for e in entries} | {c["id"] for c in claims if c["paper"] == paper})
-        lines += [f"## {title}", ""]
+    for paper in papers:
+        entries = paper.items
+        claim_ids = sorted({e.claims[0] for e in entries} | {c["id"] for c in claims if c["paper"] == paper.id})
+        lines += [f"## {paper.title}", ""]
         for cid in claim_ids:
             if cid in by_id:
                 lines += _claim_section(by_id[cid])

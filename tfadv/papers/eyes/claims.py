@@ -1,19 +1,19 @@
 """Paper A's derived numbers and claim verdicts A1-A5 (numpy only).
 
-Everything here is computed from the arrays of ``tfadv.eyes.summarize``,
-indexed [group, net, round, digit, ...] with groups (trained, untrained,
-relu) and nets (shallow, deep). Rules are PROTOCOL.md section 6, verbatim in
+Everything here is computed from an ``EyesSummary`` (arrays indexed
+[group, net, round, digit, ...]). Rules are PROTOCOL.md section 6, verbatim in
 ``RULES``; a verdict is never written by hand.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from tfadv.analysis import Check, Claim, fmt, mean_pairwise_r, pearson, pearson_matrix, same_vs_other
-
-TRAINED, UNTRAINED, RELU = 0, 1, 2
-SHALLOW, DEEP = 0, 1
+from tfadv.analysis import (
+    Check, Claim, fmt, mean_pairwise_r, nanmean, nanmedian, pearson, pearson_matrix, same_vs_other)
+from tfadv.papers.eyes.summary import DEEP, SHALLOW, TRAINED, UNTRAINED, EyesSummary
 THRESHOLD_CONFIDENCE = 0.90
 THRESHOLD_PERSISTENCE = 0.8
 MIN_DIGITS = 8
@@ -43,100 +43,114 @@ PAPER_NUMBERS = {
 NET_NAMES = ("shallow", "deep")
 
 
-def _nanmean(x, axis=None):
-    x = np.asarray(x, dtype=float)
-    with np.errstate(invalid="ignore"):
-        count = np.sum(~np.isnan(x), axis=axis)
-        total = np.nansum(x, axis=axis)
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
-
-
-def used_rounds(s: dict, group: int, net: int) -> list[int]:
+def used_rounds(s: EyesSummary, group: int, net: int) -> list[int]:
     """Rounds whose model cleared its floor (all rounds for the untrained controls)."""
-    return [int(r) for r in np.flatnonzero(s["used"][group, net])]
+    return [int(r) for r in np.flatnonzero(s.used[group, net])]
 
 
-def success_rates(s: dict, group: int) -> np.ndarray:
+def success_rates(s: EyesSummary, group: int) -> np.ndarray:
     """Success rate [net, round, digit] (NaN where the model was not used)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        rate = s["found"][group] / s["attempts"][group]
-    rate = np.where(s["used"][group][..., None], rate, np.nan)
+        rate = s.found[group] / s.attempts[group]
+    rate = np.where(s.used[group][..., None], rate, np.nan)
     return rate
 
 
-def mean_over_rounds(values: np.ndarray, s: dict, group: int) -> np.ndarray:
+def mean_over_rounds(values: np.ndarray, s: EyesSummary, group: int) -> np.ndarray:
     """Mean over used rounds of values [net, round, digit] -> [net, digit]."""
-    masked = np.where(s["used"][group][..., None], values, np.nan)
-    return _nanmean(masked, axis=1)
+    masked = np.where(s.used[group][..., None], values, np.nan)
+    return nanmean(masked, axis=1)
 
 
-def cross_round_r(s: dict, group: int) -> np.ndarray:
+def cross_round_r(s: EyesSummary, group: int) -> np.ndarray:
     """Mean pairwise r between rounds' averaged images, [net, digit] (A3)."""
     out = np.full((2, 10), np.nan)
     for n in range(2):
         rounds = used_rounds(s, group, n)
         for d in range(10):
-            out[n, d] = mean_pairwise_r(s["average"][group, n, rounds, d])
+            out[n, d] = mean_pairwise_r(s.average[group, n, rounds, d])
     return out
 
 
-def round_pair_matrix(s: dict, group: int, net: int) -> np.ndarray:
+def round_pair_matrix(s: EyesSummary, group: int, net: int) -> np.ndarray:
     """r between the averaged images of the first two used rounds, [digit, digit] (eyes_fig3)."""
     rounds = used_rounds(s, group, net)
     if len(rounds) < 2:
         return np.full((10, 10), np.nan)
-    return pearson_matrix(s["average"][group, net, rounds[0]], s["average"][group, net, rounds[1]])
+    return pearson_matrix(s.average[group, net, rounds[0]], s.average[group, net, rounds[1]])
 
 
-def class_mean_r(s: dict, group: int) -> np.ndarray:
+def class_mean_r(s: EyesSummary, group: int) -> np.ndarray:
     """Mean over rounds of r(averaged image of d, class mean of d), [net, digit] (A2)."""
     out = np.full((2, 10), np.nan)
     for n in range(2):
         rounds = used_rounds(s, group, n)
         for d in range(10):
-            out[n, d] = _nanmean([pearson(s["average"][group, n, r, d], s["class_means"][d]) for r in rounds])
+            out[n, d] = nanmean([pearson(s.average[group, n, r, d], s.class_means[d]) for r in rounds])
     return out
 
 
-def class_mean_matrix(s: dict, group: int, net: int) -> np.ndarray:
+def class_mean_matrix(s: EyesSummary, group: int, net: int) -> np.ndarray:
     """Mean over rounds of r(averaged image of d, class mean of d'), [d, d'] (eyes_fig3)."""
     rounds = used_rounds(s, group, net)
-    mats = [pearson_matrix(s["average"][group, net, r], s["class_means"]) for r in rounds]
-    return _nanmean(np.stack(mats), axis=0) if mats else np.full((10, 10), np.nan)
+    mats = [pearson_matrix(s.average[group, net, r], s.class_means) for r in rounds]
+    return nanmean(np.stack(mats), axis=0) if mats else np.full((10, 10), np.nan)
 
 
-def cross_net_matrix(s: dict, group: int) -> np.ndarray:
+def cross_net_matrix(s: EyesSummary, group: int) -> np.ndarray:
     """Round-matched r(shallow digit d, deep digit d'), averaged over rounds (A4)."""
     rounds = sorted(set(used_rounds(s, group, SHALLOW)) & set(used_rounds(s, group, DEEP)))
-    mats = [pearson_matrix(s["average"][group, SHALLOW, r], s["average"][group, DEEP, r]) for r in rounds]
-    return _nanmean(np.stack(mats), axis=0) if mats else np.full((10, 10), np.nan)
+    mats = [pearson_matrix(s.average[group, SHALLOW, r], s.average[group, DEEP, r]) for r in rounds]
+    return nanmean(np.stack(mats), axis=0) if mats else np.full((10, 10), np.nan)
 
 
-def control_matrix(s: dict, net: int, group: int = TRAINED) -> np.ndarray:
+def control_matrix(s: EyesSummary, net: int, group: int = TRAINED) -> np.ndarray:
     """Round-matched r(trained digit d, untrained control digit d') of one net (eyes_fig3)."""
     rounds = sorted(set(used_rounds(s, group, net)) & set(used_rounds(s, UNTRAINED, net)))
-    mats = [pearson_matrix(s["average"][group, net, r], s["average"][UNTRAINED, net, r]) for r in rounds]
-    return _nanmean(np.stack(mats), axis=0) if mats else np.full((10, 10), np.nan)
+    mats = [pearson_matrix(s.average[group, net, r], s.average[UNTRAINED, net, r]) for r in rounds]
+    return nanmean(np.stack(mats), axis=0) if mats else np.full((10, 10), np.nan)
 
 
-def persistence(s: dict, group: int = TRAINED) -> dict:
+@dataclasses.dataclass(frozen=True)
+class Persistence:
+    """Every persistence number behind ``eyes_fig3`` / ``eyes_tab3`` for a group of nets.
+
+    Per [net, digit]: ``cross_round`` (mean pairwise r over rounds, A3) and
+    ``class_mean`` (r with the MNIST class mean, A2); per digit: ``cross_net``
+    (r shallow vs deep, A4), its ``cross_net_largest_other`` digit and the
+    untrained ``cross_net_control``; the [digit, digit] matrices drawn in
+    ``eyes_fig3``.
+    """
+
+    cross_round: np.ndarray
+    class_mean: np.ndarray
+    cross_net: np.ndarray
+    cross_net_matrix: np.ndarray
+    cross_net_largest_other: np.ndarray
+    cross_net_control: np.ndarray
+    round_matrices: np.ndarray
+    class_matrices: np.ndarray
+    control_matrices: np.ndarray
+
+
+def persistence(s: EyesSummary, group: int = TRAINED) -> Persistence:
     """Every persistence number behind ``eyes_fig3`` / ``eyes_tab3`` for a group."""
     cross_net = cross_net_matrix(s, group)
     control = cross_net_matrix(s, UNTRAINED)
     off = np.where(np.eye(10, dtype=bool), -np.inf, np.nan_to_num(cross_net, nan=-np.inf))
     largest_other = np.maximum(off.max(axis=1), off.max(axis=0))
     largest_other = np.where(np.isinf(largest_other), np.nan, largest_other)
-    return {
-        "cross_round": cross_round_r(s, group),
-        "class_mean": class_mean_r(s, group),
-        "cross_net": np.diag(cross_net).copy(),
-        "cross_net_matrix": cross_net,
-        "cross_net_largest_other": largest_other,
-        "cross_net_control": np.diag(control).copy(),
-        "round_matrices": np.stack([round_pair_matrix(s, group, n) for n in range(2)]),
-        "class_matrices": np.stack([class_mean_matrix(s, group, n) for n in range(2)]),
-        "control_matrices": np.stack([control_matrix(s, n, group) for n in range(2)]),
-    }
+    return Persistence(
+        cross_round=cross_round_r(s, group),
+        class_mean=class_mean_r(s, group),
+        cross_net=np.diag(cross_net).copy(),
+        cross_net_matrix=cross_net,
+        cross_net_largest_other=largest_other,
+        cross_net_control=np.diag(control).copy(),
+        round_matrices=np.stack([round_pair_matrix(s, group, n) for n in range(2)]),
+        class_matrices=np.stack([class_mean_matrix(s, group, n) for n in range(2)]),
+        control_matrices=np.stack([control_matrix(s, n, group) for n in range(2)]),
+    )
 
 
 # ---------------------------------------------------------------- rules
@@ -168,38 +182,38 @@ def a5_checks(rate: np.ndarray) -> list[Check]:
     return checks
 
 
-def claims(s: dict, group: int = TRAINED) -> list[Claim]:
+def claims(s: EyesSummary, group: int = TRAINED) -> list[Claim]:
     """Verdicts of A1-A5 for the trained sigmoid nets (or the same rules on another group).
 
     For the ReLU variants (``eyes_act``) A4's untrained-control comparison is
     left out: the untrained controls are sigmoid nets.
     """
     p = persistence(s, group)
-    confidence = mean_over_rounds(s["avg_confidence"][group], s, group)
-    single = mean_over_rounds(s["single_confidence"][group], s, group)
-    median_single = mean_over_rounds(s["median_confidence"][group], s, group)
+    confidence = mean_over_rounds(s.avg_confidence[group], s, group)
+    single = mean_over_rounds(s.single_confidence[group], s, group)
+    median_single = mean_over_rounds(s.median_confidence[group], s, group)
     rate = mean_over_rounds(success_rates(s, group), s, group)
 
     a2 = []
     for n, name in enumerate(NET_NAMES):
-        lower = p["class_mean"][n] < p["cross_round"][n]
+        lower = p.class_mean[n] < p.cross_round[n]
         a2.append(Check(f"{name}: r(class mean) < r(other round) for >= 8 of 10 digits",
                         int(lower.sum()) >= MIN_DIGITS,
-                        {"digits": int(lower.sum()), "r_class_mean": p["class_mean"][n],
-                         "r_other_round": p["cross_round"][n]}))
+                        {"digits": int(lower.sum()), "r_class_mean": p.class_mean[n],
+                         "r_other_round": p.cross_round[n]}))
     a3 = []
     for n, name in enumerate(NET_NAMES):
-        ok = p["cross_round"][n] >= THRESHOLD_PERSISTENCE
+        ok = p.cross_round[n] >= THRESHOLD_PERSISTENCE
         a3.append(Check(f"{name}: cross-round r >= 0.8 for every digit", bool(ok.all()),
-                        {"digits": int(ok.sum()), "cross_round_r": p["cross_round"][n]}))
-    beats_other = same_vs_other(p["cross_net_matrix"])
-    beats_control = p["cross_net"] > p["cross_net_control"] if group == TRAINED else True
+                        {"digits": int(ok.sum()), "cross_round_r": p.cross_round[n]}))
+    beats_other = same_vs_other(p.cross_net_matrix)
+    beats_control = p.cross_net > p.cross_net_control if group == TRAINED else True
     both = beats_other & beats_control
     a4 = [Check("r(shallow, deep) same digit beats other digits and untrained control for >= 8 of 10",
                 int(both.sum()) >= MIN_DIGITS,
-                {"digits": int(both.sum()), "cross_net_r": p["cross_net"],
-                 "largest_other_digit_r": p["cross_net_largest_other"],
-                 "untrained_control_r": p["cross_net_control"]})]
+                {"digits": int(both.sum()), "cross_net_r": p.cross_net,
+                 "largest_other_digit_r": p.cross_net_largest_other,
+                 "untrained_control_r": p.cross_net_control})]
     measured_a1 = {
         "averaged_confidence_shallow_2": confidence[SHALLOW, 2],
         "averaged_confidence_deep_4": confidence[DEEP, 4],
@@ -215,17 +229,17 @@ def claims(s: dict, group: int = TRAINED) -> list[Claim]:
                f"{fmt(single[DEEP, 4])}"),
         "A2": f"digits whose r with the class mean is below the cross-round r: {_per_net(a2)}",
         "A3": (f"digits with cross-round r >= 0.8: {_per_net(a3)}; median cross-round r "
-               + ", ".join(f"{name} {fmt(_nanmedian(p['cross_round'][n]))}" for n, name in enumerate(NET_NAMES))),
+               + ", ".join(f"{name} {fmt(nanmedian(p.cross_round[n]))}" for n, name in enumerate(NET_NAMES))),
         "A4": (f"digits whose shallow-deep r beats every other digit and the control: {a4[0].numbers['digits']}/10 "
                f"(every other digit alone: {int(np.sum(beats_other))}/10; no control r, which fails the digit: "
-               f"{int(np.sum(np.isnan(p['cross_net_control'])))}/10)"),
+               f"{int(np.sum(np.isnan(p.cross_net_control)))}/10)"),
         "A5": "; ".join(f"{name}: success(1) {fmt(rate[n, 1], 3)}, (4) {fmt(rate[n, 4], 3)} vs (0) "
                         f"{fmt(rate[n, 0], 3)}, (8) {fmt(rate[n, 8], 3)}" for n, name in enumerate(NET_NAMES)),
     }
     specs = [
         ("A1", a1, measured_a1),
         ("A2", a2, {}),
-        ("A3", a3, {"cross_round_r_min": np.nanmin(p["cross_round"]) if np.any(~np.isnan(p["cross_round"])) else np.nan}),
+        ("A3", a3, {"cross_round_r_min": np.nanmin(p.cross_round) if np.any(~np.isnan(p.cross_round)) else np.nan}),
         ("A4", a4, {}),
         ("A5", a5_checks(rate), {"success_rate": rate}),
     ]
@@ -236,8 +250,3 @@ def claims(s: dict, group: int = TRAINED) -> list[Claim]:
 def _per_net(checks) -> str:
     """``shallow 8/10, deep 10/10`` from one digit-count check per net."""
     return ", ".join(f"{name} {c.numbers['digits']}/10" for name, c in zip(NET_NAMES, checks))
-
-
-def _nanmedian(values) -> float:
-    values = np.asarray(values, dtype=float)
-    return float(np.nanmedian(values)) if np.any(~np.isnan(values)) else float("nan")

@@ -1,48 +1,46 @@
 """Paper A's figures and tables (``eyes_*`` of PROTOCOL.md section 5), from its summary.
 
-Each ``make_<id>(s, output_dir)`` draws from the arrays of
-``tfadv.eyes.summarize`` and returns the files it wrote.
+Each ``make_<id>(s, output_dir)`` draws from an ``EyesSummary`` and returns
+the files it wrote.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from tfadv import eyes_analysis as ea
-from tfadv.analysis import mean_sd, wilson_interval
+from tfadv.analysis import mean_sd, nanmean, verdict, wilson_interval
+from tfadv.papers.eyes import claims as ea
+from tfadv.papers.eyes.summary import DEEP, GROUPS, RELU, SHALLOW, TRAINED, UNTRAINED, EyesSummary
 from tfadv.figures import heatmap, image_grid, new_figure, plot_eyes_fig1, plot_eyes_fig4, save_figure
 from tfadv.tables import Table, write_table
 
 DIGITS = [str(d) for d in range(10)]
 
 
-def _net_label(s, group, net):
-    return s["meta"]["nets"][s["meta"]["groups"][group]][net]
-
-
-def _first_round(s, group, net) -> int | None:
+def _first_round(s: EyesSummary, group, net) -> int | None:
     rounds = ea.used_rounds(s, group, net)
     return rounds[0] if rounds else None
 
 
 def _take(s, key, group, net, digit):
     r = _first_round(s, group, net)
-    return s[key][group, net, r, digit] if r is not None else np.full(s[key].shape[4:], np.nan)
+    values = getattr(s, key)
+    return values[group, net, r, digit] if r is not None else np.full(values.shape[4:], np.nan)
 
 
 def make_eyes_fig1(s, output_dir):
     """(a) one adversarial for 2, shallow; (b) the average for 2; (c), (d) the same for 4, deep."""
     panels = []
-    for net, digit in ((ea.SHALLOW, 2), (ea.DEEP, 4)):
+    for net, digit in ((SHALLOW, 2), (DEEP, 4)):
         name = ("shallow", "deep")[net]
-        panels.append(dict(image=_take(s, "single", ea.TRAINED, net, digit), label=digit,
-                           confidence=float(_take(s, "single_confidence", ea.TRAINED, net, digit)),
+        panels.append(dict(image=_take(s, "single", TRAINED, net, digit), label=digit,
+                           confidence=float(_take(s, "single_confidence", TRAINED, net, digit)),
                            caption=f"one adversarial example for {digit}, {name} net"))
-        r = _first_round(s, ea.TRAINED, net)
-        label = int(s["avg_predicted"][ea.TRAINED, net, r, digit]) if r is not None else -1
-        found = int(s["found"][ea.TRAINED, net, r, digit]) if r is not None else 0
-        panels.append(dict(image=_take(s, "average", ea.TRAINED, net, digit), label=label,
-                           confidence=float(_take(s, "avg_confidence", ea.TRAINED, net, digit)),
+        r = _first_round(s, TRAINED, net)
+        label = int(s.avg_predicted[TRAINED, net, r, digit]) if r is not None else -1
+        found = int(s.found[TRAINED, net, r, digit]) if r is not None else 0
+        panels.append(dict(image=_take(s, "average", TRAINED, net, digit), label=label,
+                           confidence=float(_take(s, "avg_confidence", TRAINED, net, digit)),
                            caption=f"average of {found} adversarial examples for {digit}, {name} net",
                            full_range=False))
     fig = new_figure(7.0, 7.0)
@@ -57,17 +55,17 @@ def _average_rows(s, group):
         r = _first_round(s, group, net)
         if r is None:
             continue
-        conf = s["avg_confidence"][group, net, r]
+        conf = s.avg_confidence[group, net, r]
         caps = [f"{c:.0%}" if not np.isnan(c) else "" for c in conf]
-        name = _net_label(s, group, net).replace("mlp_", "")
-        rows.append((f"{name}\n({s['meta']['groups'][group]}, round {r})", s["average"][group, net, r], caps, None))
+        name = s.net_name(group, net).replace("mlp_", "")
+        rows.append((f"{name}\n({GROUPS[group]}, round {r})", s.average[group, net, r], caps, None))
     return rows
 
 
 def make_eyes_fig2(s, output_dir):
     """Averaged adversarial image of every digit per net, with MNIST class means below."""
-    rows = _average_rows(s, ea.TRAINED) + _average_rows(s, ea.UNTRAINED)
-    rows.append(("MNIST class\nmean", s["class_means"], None, None))
+    rows = _average_rows(s, TRAINED) + _average_rows(s, UNTRAINED)
+    rows.append(("MNIST class\nmean", s.class_means, None, None))
     fig = new_figure(12.0, 1.35 * len(rows) + 0.6)
     image_grid(fig, rows, DIGITS)
     fig.suptitle("Averaged adversarial images per digit (caption: the net's confidence in the digit; "
@@ -77,17 +75,17 @@ def make_eyes_fig2(s, output_dir):
 
 def make_eyes_fig3(s, output_dir):
     """Persistence heatmaps: across rounds, across nets, against class means and controls."""
-    p = ea.persistence(s, ea.TRAINED)
-    control = ea.cross_net_matrix(s, ea.UNTRAINED)
+    p = ea.persistence(s, TRAINED)
+    control = ea.cross_net_matrix(s, UNTRAINED)
     panels = [
-        (p["round_matrices"][0], "shallow: round A vs round B", "round B digit", "round A digit"),
-        (p["round_matrices"][1], "deep: round A vs round B", "round B digit", "round A digit"),
-        (p["cross_net_matrix"], "shallow vs deep (trained)", "deep digit", "shallow digit"),
-        (p["class_matrices"][0], "shallow vs MNIST class means", "class mean", "shallow digit"),
-        (p["class_matrices"][1], "deep vs MNIST class means", "class mean", "deep digit"),
+        (p.round_matrices[0], "shallow: round A vs round B", "round B digit", "round A digit"),
+        (p.round_matrices[1], "deep: round A vs round B", "round B digit", "round A digit"),
+        (p.cross_net_matrix, "shallow vs deep (trained)", "deep digit", "shallow digit"),
+        (p.class_matrices[0], "shallow vs MNIST class means", "class mean", "shallow digit"),
+        (p.class_matrices[1], "deep vs MNIST class means", "class mean", "deep digit"),
         (control, "shallow vs deep (untrained controls)", "deep digit", "shallow digit"),
-        (p["control_matrices"][0], "shallow: trained vs untrained", "untrained digit", "trained digit"),
-        (p["control_matrices"][1], "deep: trained vs untrained", "untrained digit", "trained digit"),
+        (p.control_matrices[0], "shallow: trained vs untrained", "untrained digit", "trained digit"),
+        (p.control_matrices[1], "deep: trained vs untrained", "untrained digit", "trained digit"),
     ]
     fig = new_figure(13.0, 7.0)
     axes = fig.subplots(2, 4)
@@ -102,26 +100,26 @@ def make_eyes_fig3(s, output_dir):
 
 def make_eyes_fig4(s, output_dir):
     """Success rate against step budget, per digit, per net (mean over rounds)."""
-    curves = np.stack([ea._nanmean(np.where(s["used"][ea.TRAINED, n][:, None, None],
-                                            s["budget_curve"][ea.TRAINED, n], np.nan), axis=0)
+    curves = np.stack([nanmean(np.where(s.used[TRAINED, n][:, None, None],
+                                            s.budget_curve[TRAINED, n], np.nan), axis=0)
                        for n in range(2)])
     fig = new_figure(10.0, 4.0)
-    names = [_net_label(s, ea.TRAINED, n) for n in range(2)]
-    plot_eyes_fig4(fig, s["meta"]["budgets"], curves, names)
+    names = [s.net_name(TRAINED, n) for n in range(2)]
+    plot_eyes_fig4(fig, s.budgets, curves, names)
     fig.suptitle("Success of evolving uniform noise into each digit, against the step budget", fontsize=10)
     return save_figure(fig, output_dir, "eyes_fig4")
 
 
 def make_eyes_tab1(s, output_dir):
     """Success rate per digit and net: mean and sd over rounds, pooled Wilson 95% interval."""
-    rate = ea.success_rates(s, ea.TRAINED)
+    rate = ea.success_rates(s, TRAINED)
     rows = []
     for d in range(10):
         row = [d]
         for n in range(2):
             mean, sd = mean_sd(rate[n, :, d])
-            used = s["used"][ea.TRAINED, n]
-            found, tried = int(s["found"][ea.TRAINED, n, used, d].sum()), int(s["attempts"][ea.TRAINED, n, used, d].sum())
+            used = s.used[TRAINED, n]
+            found, tried = int(s.found[TRAINED, n, used, d].sum()), int(s.attempts[TRAINED, n, used, d].sum())
             lo, hi = wilson_interval(found, tried)
             row += [float(mean), float(sd), f"[{lo:.3f}, {hi:.3f}]", f"{found}/{tried}"]
         rows.append(tuple(row))
@@ -136,16 +134,16 @@ def make_eyes_tab2(s, output_dir):
     """Confidence of each averaged image, and of typical single adversarial examples."""
     rows = []
     for n, name in enumerate(("shallow", "deep")):
-        conf_mean = ea.mean_over_rounds(s["avg_confidence"][ea.TRAINED], s, ea.TRAINED)[n]
+        conf_mean = ea.mean_over_rounds(s.avg_confidence[TRAINED], s, TRAINED)[n]
         for d in range(10):
-            sd = mean_sd(np.where(s["used"][ea.TRAINED, n], s["avg_confidence"][ea.TRAINED, n, :, d], np.nan))[1]
-            r = _first_round(s, ea.TRAINED, n)
-            label = int(s["avg_predicted"][ea.TRAINED, n, r, d]) if r is not None else -1
+            sd = mean_sd(np.where(s.used[TRAINED, n], s.avg_confidence[TRAINED, n, :, d], np.nan))[1]
+            r = _first_round(s, TRAINED, n)
+            label = int(s.avg_predicted[TRAINED, n, r, d]) if r is not None else -1
             paper_avg = {("shallow", 2): 0.9872, ("deep", 4): 0.9968}.get((name, d), np.nan)
             paper_single = {("shallow", 2): 0.0146, ("deep", 4): 0.8697}.get((name, d), np.nan)
             rows.append((name, d, float(conf_mean[d]), float(sd), label if label >= 0 else "\u2014",
-                         float(_take(s, "single_confidence", ea.TRAINED, n, d)),
-                         float(ea.mean_over_rounds(s["median_confidence"][ea.TRAINED], s, ea.TRAINED)[n, d]),
+                         float(_take(s, "single_confidence", TRAINED, n, d)),
+                         float(ea.mean_over_rounds(s.median_confidence[TRAINED], s, TRAINED)[n, d]),
                          float(paper_avg), float(paper_single)))
     cols = ("net", "digit", "averaged image confidence (mean over rounds)", "sd", "label of averaged image (round 0)",
             "first single example confidence (round 0)", "median single confidence", "paper: averaged", "paper: single")
@@ -156,13 +154,13 @@ def make_eyes_tab2(s, output_dir):
 
 def make_eyes_tab3(s, output_dir):
     """The persistence numbers behind eyes_fig3."""
-    p = ea.persistence(s, ea.TRAINED)
+    p = ea.persistence(s, TRAINED)
     rows = []
     for n, name in enumerate(("shallow", "deep")):
         for d in range(10):
-            rows.append((name, d, float(p["cross_round"][n, d]), float(p["class_mean"][n, d]),
-                         float(p["cross_net"][d]), float(p["cross_net_largest_other"][d]),
-                         float(p["cross_net_control"][d]), float(p["control_matrices"][n][d, d])))
+            rows.append((name, d, float(p.cross_round[n, d]), float(p.class_mean[n, d]),
+                         float(p.cross_net[d]), float(p.cross_net_largest_other[d]),
+                         float(p.cross_net_control[d]), float(p.control_matrices[n][d, d])))
     cols = ("net", "digit", "cross-round r (mean over pairs)", "r vs MNIST class mean", "r shallow vs deep",
             "largest r shallow vs deep, other digit", "r shallow vs deep, untrained controls",
             "r trained vs untrained (same net)")
@@ -172,23 +170,21 @@ def make_eyes_tab3(s, output_dir):
 
 def make_eyes_tab4(s, output_dir):
     """Sensitivity of claims A1 and A5 to the attack's settings (round 0)."""
-    from tfadv.analysis import verdict
-
     rows = []
     variants = [("baseline (main search, round 0)", None)] + [
-        (name, v) for v, name in enumerate(s["meta"]["variants"])]
+        (name, v) for v, name in enumerate(s.variants)]
     for label, v in variants:
         if v is None:
-            r0 = [(_first_round(s, ea.TRAINED, n)) for n in range(2)]
-            conf = np.stack([s["avg_confidence"][ea.TRAINED, n, r] if r is not None else np.full(10, np.nan)
+            r0 = [(_first_round(s, TRAINED, n)) for n in range(2)]
+            conf = np.stack([s.avg_confidence[TRAINED, n, r] if r is not None else np.full(10, np.nan)
                              for n, r in enumerate(r0)])
             with np.errstate(invalid="ignore", divide="ignore"):
-                rate = np.stack([s["found"][ea.TRAINED, n, r] / s["attempts"][ea.TRAINED, n, r]
+                rate = np.stack([s.found[TRAINED, n, r] / s.attempts[TRAINED, n, r]
                                  if r is not None else np.full(10, np.nan) for n, r in enumerate(r0)])
         else:
-            conf = s["sens_avg_confidence"][v]
+            conf = s.sens_avg_confidence[v]
             with np.errstate(invalid="ignore", divide="ignore"):
-                rate = s["sens_found"][v] / s["sens_attempts"][v]
+                rate = s.sens_found[v] / s.sens_attempts[v]
         a1, a5 = ea.a1_checks(conf), ea.a5_checks(rate)
         rows.append((label, verdict(a1), float(conf[0, 2]), float(conf[1, 4]),
                      int(np.sum(conf[0] >= 0.9)), int(np.sum(conf[1] >= 0.9)), verdict(a5),
@@ -203,22 +199,22 @@ def make_eyes_tab4(s, output_dir):
 
 def make_eyes_act(s, output_dir):
     """The same analyses for the ReLU variants (paper A's activation-function study)."""
-    rows = _average_rows(s, ea.RELU) + [("MNIST class\nmean", s["class_means"], None, None)]
+    rows = _average_rows(s, RELU) + [("MNIST class\nmean", s.class_means, None, None)]
     fig = new_figure(12.0, 1.35 * len(rows) + 0.6)
     image_grid(fig, rows, DIGITS)
     fig.suptitle("ReLU variants: averaged adversarial images per digit (caption: confidence)", fontsize=9)
     paths = save_figure(fig, output_dir, "eyes_act")
 
-    relu_claims = ea.claims(s, ea.RELU)
-    sig_claims = {c.id: c for c in ea.claims(s, ea.TRAINED)}
-    p = ea.persistence(s, ea.RELU)
-    rate = ea.mean_over_rounds(ea.success_rates(s, ea.RELU), s, ea.RELU)
-    conf = ea.mean_over_rounds(s["avg_confidence"][ea.RELU], s, ea.RELU)
+    relu_claims = ea.claims(s, RELU)
+    sig_claims = {c.id: c for c in ea.claims(s, TRAINED)}
+    p = ea.persistence(s, RELU)
+    rate = ea.mean_over_rounds(ea.success_rates(s, RELU), s, RELU)
+    conf = ea.mean_over_rounds(s.avg_confidence[RELU], s, RELU)
     rows = []
     for n, name in enumerate(("shallow ReLU", "deep ReLU")):
         for d in range(10):
-            rows.append((name, str(d), float(rate[n, d]), float(conf[n, d]), float(p["cross_round"][n, d]),
-                         float(p["class_mean"][n, d]), float(p["cross_net"][d])))
+            rows.append((name, str(d), float(rate[n, d]), float(conf[n, d]), float(p.cross_round[n, d]),
+                         float(p.class_mean[n, d]), float(p.cross_net[d])))
     for c in relu_claims:
         rows.append((f"rule {c.id}", "verdict", c.verdict, f"sigmoid nets: {sig_claims[c.id].verdict}",
                      float("nan"), float("nan"), float("nan")))
@@ -227,16 +223,3 @@ def make_eyes_act(s, output_dir):
     table = Table(cols, tuple(rows), "Paper A's analyses on the ReLU variants (softmax outputs; same attack). "
                   "A4 here omits the untrained-control comparison (the controls are sigmoid nets).")
     return paths + write_table(table, output_dir, "eyes_act")
-
-
-ITEMS = {
-    "eyes_fig1": make_eyes_fig1,
-    "eyes_fig2": make_eyes_fig2,
-    "eyes_fig3": make_eyes_fig3,
-    "eyes_fig4": make_eyes_fig4,
-    "eyes_tab1": make_eyes_tab1,
-    "eyes_tab2": make_eyes_tab2,
-    "eyes_tab3": make_eyes_tab3,
-    "eyes_tab4": make_eyes_tab4,
-    "eyes_act": make_eyes_act,
-}

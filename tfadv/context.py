@@ -1,0 +1,45 @@
+"""The run context: everything a stage needs to know about the run it is part of, passed explicitly."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from tfadv import artifacts
+from tfadv.config import Preset
+from tfadv.modelbank import ModelBank
+from tfadv.progress import ProgressLine
+from tfadv.sources import DataSource, RealData
+
+
+@dataclasses.dataclass
+class RunContext:
+    """One run: its output folder, data source, preset and reporting.
+
+    Attributes:
+      output_dir: where models, attacks, summaries, figures and tables go
+        (checked and stamped on creation, ``artifacts.open_output_dir``).
+      preset: the settings (``tfadv.config.PRESETS``).
+      source: where the datasets come from (real files by default).
+      force: train and attack again even when results exist.
+      progress: show progress lines on stderr.
+      train_verbose: Keras' ``fit`` verbosity.
+      models: the run's ``ModelBank`` (made from the fields above).
+    """
+
+    output_dir: Path
+    preset: Preset
+    source: DataSource = dataclasses.field(default_factory=RealData)
+    force: bool = False
+    progress: bool = True
+    train_verbose: int | str = 0
+    models: ModelBank = dataclasses.field(init=False, repr=False)
+
+    def __post_init__(self):
+        self.output_dir = artifacts.open_output_dir(self.output_dir)
+        self.models = ModelBank(self.output_dir, self.source, force=self.force,
+                                enforce_floors=self.preset.enforce_floors, verbose=self.train_verbose)
+
+    def progress_line(self, label: str) -> ProgressLine | None:
+        """A progress line for long work, or None when progress is off."""
+        return ProgressLine(label) if self.progress else None

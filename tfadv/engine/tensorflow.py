@@ -1,0 +1,270 @@
+"""The engine's TensorFlow backend (PROTOCOL.md section 3).
+
+Only a ``tf.Variable`` holding the slots' inputs is optimised; the model is
+frozen (``trainable=False`` for the duration, and the tape watches the input
+variable alone). Many steps run inside one compiled ``tf.function`` (a
+``while`` loop over steps); ``tfadv.engine.scheduler`` refills and shrinks the
+batch between these chunks. XLA compiles the loop for models without
+convolutions (measured faster there, slower for CNNs; BUILD_NOTES.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfadv.engine.scheduler import StepRule
+from tfadv.engine.validate import check_loss
+
+
+# ---------------------------------------------------------------- model head
+
+
+def logits_head(model: keras.Model) -> tuple[keras.Model, str]:
+    """A model of the pre-activations (logits) and the output activation's name.
+
+    Raises:
+      ValueError: when the model does not end in a sigmoid or softmax
+        ``Activation`` or ``Dense`` layer.
+    """
+    last = model.layers[-1]
+    activation = getattr(getattr(last, "activation", None), "__name__", None)
+    if activation not in ("sigmoid", "softmax"):
+        raise ValueError(
+            f"Model {model.name!r} must end in a sigmoid or softmax activation, got {activation!r}."
+        )
+    if isinstance(last, keras.layers.Activation):
+        logits = keras.Model(_inputs(model), last.input, name=f"{model.name}_logits")
+    elif isinstance(last, keras.layers.Dense):
+        inner = keras.Model(_inputs(model), last.input)
+        kernel, bias = last.kernel, last.bias
+
+        class _Logits:  # the Dense layer without its activation
+            def __call__(self, x, training=False):
+                z = tf.matmul(inner(x, training=training), kernel)
+                return z + bias if bias is not None else z
+
+        logits = _Logits()
+    else:
+        raise ValueError(
+            f"Model {model.name!r} must end in an Activation or Dense layer to expose its logits."
+        )
+    return logits, activation
+
+
+def _inputs(model: keras.Model):
+    return model.inputs[0] if len(model.inputs) == 1 else model.inputs
+
+
+def has_convolution(model: keras.Model) -> bool:
+    return any(isinstance(layer, keras.layers.Conv2D) for layer in model.layers)
+
+
+# ---------------------------------------------------------------- losses
+
+
+def per_example_loss(logits, onehot, loss: str, activation: str):
+    """The loss of each example (vector), from the output pre-activations.
+
+    ``"mse"``: mean over the 10 units of (output - one-hot)^2 (Keras' MSE, as
+    the sigmoid nets were trained); ``"crossentropy"``: softmax cross-entropy,
+    or the sum of per-unit binary cross-entropies for sigmoid outputs;
+    ``"logit"``: minus the target's pre-activation.
+    """
+    if loss == "logit":
+        return -tf.reduce_sum(logits * onehot, axis=1)
+    if loss == "crossentropy" and activation == "softmax":
+        return tf.nn.softmax_cross_entropy_with_logits(onehot, logits)
+    if loss == "crossentropy":
+        return tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(onehot, logits), axis=1)
+    return tf.reduce_mean(tf.square(_activate(logits, activation) - onehot), axis=1)
+
+
+def _activate(logits, activation: str):
+    return tf.sigmoid(logits) if activation == "sigmoid" else tf.nn.softmax(logits)
+
+
+def input_gradient(model: keras.Model, x, targets, loss: str = "mse") -> np.ndarray:
+    """Gradient of each example's loss with respect to its input (eager; for checks).
+
+    Works in the model's dtype, so a float64 model gives float64 gradients.
+    """
+    check_loss(loss)
+    logits_fn, activation = logits_head(model)
+    dtype = model.inputs[0].dtype
+    variable = tf.Variable(tf.cast(np.asarray(x), dtype), trainable=True)
+    onehot = tf.one_hot(np.asarray(targets), 10, dtype=dtype)
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch(variable)
+        total = tf.reduce_sum(per_example_loss(logits_fn(variable, training=False), onehot, loss, activation))
+    return tape.gradient(total, variable).numpy()
+
+
+# ---------------------------------------------------------------- programs
+
+
+class _Program:
+    """A compiled chunk of evolution steps over a fixed number of slots (a ``scheduler.Program``).
+
+    Holds the trainable input variable (one row per slot) and a
+    ``tf.function`` that runs up to ``n`` steps of the loop below, returning
+    which slots are still running and what finished ones ended with.
+    """
+
+    def __init__(self, logits_fn, activation, loss, stop, size, example_shape, jit):
+        self.size = size
+        self.x = tf.Variable(tf.zeros((size,) + example_shape), trainable=True, name="evolving_input")
+        self._rule = self._params = None
+        mask_shape = (size,) + (1,) * len(example_shape)
+
+        def body(i, active, steps, success, conf, pred, onehot, params):
+            lr, lo, hi, clip_on, kappa, max_steps = params
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(self.x)
+                z = logits_fn(self.x, training=False)
+                total = tf.reduce_sum(per_example_loss(z, onehot, loss, activation))
+            y = _activate(z, activation)
+            c = tf.reduce_sum(y * onehot, axis=1)
+            p = tf.argmax(y, axis=1, output_type=tf.int32)
+            met = tf.equal(p, tf.argmax(onehot, axis=1, output_type=tf.int32))
+            if stop == "confidence":
+                met = met & (c >= kappa)
+            met = met & active
+            finished = active & (met | (steps >= max_steps))
+            conf = tf.where(finished, c, conf)
+            pred = tf.where(finished, p, pred)
+            success = success | met
+            active = active & ~finished
+            grad = tape.gradient(total, self.x)
+            moved = self.x - lr * grad
+            moved = tf.where(clip_on, tf.clip_by_value(moved, lo, hi), moved)
+            self.x.assign(tf.where(tf.reshape(active, mask_shape), moved, self.x))
+            steps = steps + tf.cast(active, tf.int32)
+            return i + 1, active, steps, success, conf, pred, onehot, params
+
+        # Named `run` inside __init__: quiet_retracing_warnings matches that name.
+        @tf.function(jit_compile=jit, reduce_retracing=True)
+        def run(n, release, active, steps, target, params):
+            # Up to n steps; the chunk ends early once `release` slots have
+            # finished, so the host can refill or shrink the batch.
+            onehot = tf.one_hot(target, 10)
+            running = tf.reduce_sum(tf.cast(active, tf.int32))
+            state = (tf.constant(0), active, steps, tf.zeros_like(active),
+                     tf.zeros((size,)), tf.zeros((size,), tf.int32), onehot, params)
+
+            def more(i, a, *_):
+                still = tf.reduce_sum(tf.cast(a, tf.int32))
+                return (i < n) & (still > 0) & (running - still < release)
+
+            out = tf.while_loop(more, body, state)
+            return out[:6]
+
+        self._compiled = run
+
+    def load(self, slots: np.ndarray, rows: np.ndarray) -> None:
+        self.x.scatter_nd_update(np.asarray(slots)[:, None], rows)
+
+    def read(self, slots: np.ndarray) -> np.ndarray:
+        return tf.gather(self.x, slots).numpy()
+
+    def run(self, n, release, active, steps, target, rule: StepRule):
+        out = self._compiled(tf.constant(n), tf.constant(release), tf.constant(active),
+                             tf.constant(steps), tf.constant(target), self._tensors(rule))
+        return tuple(t.numpy() for t in out)
+
+    def _tensors(self, rule: StepRule) -> tuple:
+        """The rule as the loop's tensors (converted once per ``evolve`` call)."""
+        if rule is not self._rule:
+            clip = rule.clip
+            self._rule, self._params = rule, (
+                tf.constant(rule.lr, tf.float32),
+                tf.constant(clip[0] if clip else 0.0, tf.float32),
+                tf.constant(clip[1] if clip else 0.0, tf.float32),
+                tf.constant(clip is not None),
+                tf.constant(rule.kappa or 0.0, tf.float32),
+                tf.constant(int(rule.max_steps), tf.int32),
+            )
+        return self._params
+
+
+class _Frozen:
+    """Sets every layer of a model to ``trainable=False``, restoring it after."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __enter__(self):
+        self.saved = [layer.trainable for layer in self.model.layers]
+        for layer in self.model.layers:
+            layer.trainable = False
+
+    def __exit__(self, *exc):
+        for layer, flag in zip(self.model.layers, self.saved):
+            layer.trainable = flag
+
+
+class TensorFlowBackend:
+    """A Keras model on TensorFlow, as a ``scheduler.Backend``.
+
+    Holds the model weakly (engines are cached per model in a
+    ``WeakKeyDictionary``, whose values must not keep their keys alive); its
+    logits head is built on the first compile.
+    """
+
+    def __init__(self, model: keras.Model):
+        self._model = weakref.ref(model)
+        self._head = None
+
+    @property
+    def model(self) -> keras.Model:
+        model = self._model()
+        if model is None:
+            raise ReferenceError("The engine's model no longer exists.")
+        return model
+
+    @property
+    def example_shape(self) -> tuple[int, ...]:
+        return tuple(self.model.input_shape[1:])
+
+    @property
+    def convolutional(self) -> bool:
+        return has_convolution(self.model)
+
+    def frozen(self) -> _Frozen:
+        return _Frozen(self.model)
+
+    def compile(self, loss: str, stop: str, size: int, jit: bool) -> _Program:
+        if self._head is None:
+            self._head = logits_head(self.model)
+        logits_fn, activation = self._head
+        return _Program(logits_fn, activation, loss, stop, size, self.example_shape, jit)
+
+
+def make_backend(model: keras.Model) -> TensorFlowBackend:
+    """The model's backend (what ``tfadv.engine.engine_for`` asks every framework module for)."""
+    return TensorFlowBackend(model)
+
+
+# ---------------------------------------------------------------- logging
+
+
+class _DropRetracingWarning(logging.Filter):
+    """Each _Program traces its own function once; TF counts them together and
+    warns of "retracing" when several programs are alive. Not a real retrace."""
+
+    def filter(self, record):
+        return "_Program.__init__.<locals>.run" not in record.getMessage()
+
+
+def quiet_retracing_warnings() -> None:
+    """Drops TensorFlow's false "retracing" warning about engine programs (idempotent).
+
+    For entry points to call; importing the engine changes no logging.
+    """
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _DropRetracingWarning) for f in logger.filters):
+        logger.addFilter(_DropRetracingWarning())

@@ -1,0 +1,244 @@
+"""Paper B's stages: the start bank, the evolutions, patterns, transfer and classifier -> a ``DoughSummary``.
+
+One fixed bank of start inputs (``n_noise`` uniform-noise images from a fixed
+seed plus constant images) is evolved toward every class on every model
+(cross-entropy, stopping at the first step the rule holds), cached under
+``attacks/dough/``. The perturbations ``x_adv - x_start`` are abstracted into
+class patterns (``tfadv.abstraction``). Transfer of patterns between models
+(B5) and a classifier trained only on adversarial examples (B6) need the
+models, so they are measured here too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from tfadv import abstraction, artifacts
+from tfadv.config import DoughConfig, get_train_config
+from tfadv.context import RunContext
+from tfadv.engine import EvolutionResult, evolve, make_starts
+from tfadv.keys import ModelKey
+from tfadv.models import predict
+from tfadv.papers.dough.plan import (
+    CLASSIFIER_DATASET, VERSION, ModelEntry, classifier_sources, model_entries, stop_rules)
+from tfadv.papers.dough.summary import (
+    STATS, ClassifierResult, DoughSummary, ModelRecord, PatternKey, Transfer)
+from tfadv.training import train_model
+
+
+def start_bank(cfg: DoughConfig) -> np.ndarray:
+    """The controlled inputs: ``n_noise`` U[0,1] images (fixed seed), then the constants."""
+    noise = make_starts("uniform", cfg.n_noise, cfg.bank_seed)
+    constants = np.stack([np.full((28, 28), c, np.float32) for c in cfg.constants]) if cfg.constants else \
+        np.zeros((0, 28, 28), np.float32)
+    return np.concatenate([noise, constants])
+
+
+def evolve_bank(ctx: RunContext, cfg: DoughConfig, entry: ModelEntry, dataset: str, stop: str,
+                kappa: float | None, *, force: bool = False) -> EvolutionResult | None:
+    """Every start of the bank evolved toward every class on one model (cached).
+
+    Example ``c * n_bank + i`` is start ``i`` evolved toward class ``c``.
+    None when the model is below its floor.
+    """
+    key = entry.key(dataset)
+    model, _ = ctx.models.get(key, gated=entry.gated)
+    if model is None:
+        return None
+    settings = dataclasses.replace(cfg.attack, stop="confidence" if kappa else "argmax", kappa=kappa)
+    starts = start_bank(cfg)
+    cache_key = artifacts.config_key({
+        "model": ctx.models.fingerprint(key),
+        "settings": settings.to_dict(), "n_noise": cfg.n_noise, "constants": list(cfg.constants),
+        "bank_seed": cfg.bank_seed, "engine": VERSION,
+    })
+    path = artifacts.attack_path(ctx.output_dir, "dough",
+                                 f"{entry.arch}__{dataset}__{entry.config}__s{entry.seed}__{stop}", cache_key)
+
+    def compute():
+        x = np.tile(starts, (10, 1, 1))
+        targets = np.repeat(np.arange(10), len(starts))
+        return evolve(model, x, targets, **settings.evolve_options())
+
+    return artifacts.cached(path, compute, lambda r, p: r.save(p), EvolutionResult.load, force=force)
+
+
+def class_stats(result: EvolutionResult) -> np.ndarray:
+    """Per class, the ``STATS``: success rate; median steps, mean L2 and Linf of
+    delta over the successes; fraction of starts the model already gave that
+    class (0 steps, delta = 0)."""
+    out = np.full((10, len(STATS)), np.nan)
+    delta = result.delta.reshape(len(result), -1)
+    for c in range(10):
+        mine = result.target == c
+        ok = mine & result.success
+        out[c, 0] = result.success[mine].mean()
+        if ok.any():
+            out[c, 1] = np.median(result.steps[ok])
+            out[c, 2] = np.linalg.norm(delta[ok], axis=1).mean()
+            out[c, 3] = np.abs(delta[ok]).max(axis=1).mean()
+        out[c, 4] = np.mean(ok[mine] & (result.steps[mine] == 0))
+    return out
+
+
+def class_patterns(result: EvolutionResult, cfg: DoughConfig, main: bool, model: ModelKey,
+                   stop: str) -> dict[PatternKey, np.ndarray]:
+    """Class patterns of one evolution: every abstraction, K and split half for main models."""
+    n_bank = cfg.n_noise + len(cfg.constants)
+    ok = result.success
+    delta = result.delta[ok].reshape(-1, 784)
+    targets = result.target[ok]
+    start_index = np.tile(np.arange(n_bank), 10)[ok]
+    out = {PatternKey(model, stop): abstraction.class_patterns(delta, targets)}
+    if not main:
+        return out
+    for a in abstraction.ABSTRACTIONS:
+        out[PatternKey(model, stop, a.name)] = abstraction.class_patterns(delta, targets, a.method, a.p)
+    for k in cfg.k_values:
+        if k is not None:
+            out[PatternKey(model, stop, k=str(k))] = abstraction.class_patterns(
+                *abstraction.first_k(delta, targets, start_index, k))
+    half_a, half_b = abstraction.split_halves(start_index, n_bank)
+    out[PatternKey(model, stop, k="half_a")] = abstraction.class_patterns(delta[half_a], targets[half_a])
+    out[PatternKey(model, stop, k="half_b")] = abstraction.class_patterns(delta[half_b], targets[half_b])
+    return out
+
+
+def transfer_rates(models: list, patterns: list, norms: list, starts: np.ndarray, seed: int):
+    """B5: how often model Y predicts class c on fresh starts plus model X's pattern of c.
+
+    Each class pattern is scaled to the median L2 norm of model X's single
+    perturbations toward that class; the control is a Gaussian pattern of the
+    same norm (``abstraction.norm_matched_random``). None entries (models
+    below their floor) are skipped.
+
+    Returns:
+      ``(rate, random_rate)``, each [X, Y]: mean over classes and starts.
+    """
+    m = len(models)
+    rate, random_rate = np.full((m, m), np.nan), np.full((m, m), np.nan)
+    flat = starts.reshape(len(starts), 784)
+    for x in range(m):
+        if patterns[x] is None:
+            continue
+        scaled, noise = [], []
+        for c in range(10):
+            p = patterns[x][c]
+            norm = np.linalg.norm(p)
+            p = p * (norms[x][c] / norm) if norm > 0 and not np.isnan(norms[x][c]) else np.full(784, np.nan)
+            scaled.append(p)
+            noise.append(abstraction.norm_matched_random(p, seed * 1000 + x * 10 + c)
+                         if not np.any(np.isnan(p)) else np.full(784, np.nan))
+        for y in range(m):
+            if models[y] is None:
+                continue
+            hits, random_hits = [], []
+            for c in range(10):
+                if np.any(np.isnan(scaled[c])):
+                    continue
+                pred = predict(models[y], np.clip(flat + scaled[c], 0, 1)).argmax(1)
+                pred_random = predict(models[y], np.clip(flat + noise[c], 0, 1)).argmax(1)
+                hits.append(np.mean(pred == c))
+                random_hits.append(np.mean(pred_random == c))
+            if hits:
+                rate[x, y], random_rate[x, y] = np.mean(hits), np.mean(random_hits)
+    return rate, random_rate
+
+
+def classifier_accuracy(ctx: RunContext, cfg: DoughConfig, entry: ModelEntry) -> ClassifierResult:
+    """B6: a fresh classifier trained only on adversarial examples evolved from noise on ``entry`` (MNIST).
+
+    Returns its accuracy on the real test set and the number of training
+    examples (successful evolutions); NaN and 0 when the source model is
+    below its floor.
+    """
+    key = entry.key(CLASSIFIER_DATASET)
+    model, _ = ctx.models.get(key, gated=entry.gated)
+    if model is None:
+        return ClassifierResult(float("nan"), 0)
+    n = cfg.classifier_per_class * 10
+    cache_key = artifacts.config_key({
+        "model": ctx.models.fingerprint(key),
+        "settings": cfg.attack.to_dict(), "n": n, "classifier": [cfg.classifier_arch, cfg.classifier_config],
+        "engine": VERSION,
+    })
+    name = f"classifier__{entry.arch}__{entry.config}__s{entry.seed}"
+    evo_path = artifacts.attack_path(ctx.output_dir, "dough", name, cache_key)
+    result_path = evo_path.with_suffix(".json")
+
+    def evolve_starts():
+        starts = make_starts("uniform", n, cfg.bank_seed + 1)
+        return evolve(model, starts, np.arange(n) % 10, **cfg.attack.evolve_options())
+
+    def compute():
+        evolved = artifacts.cached(evo_path, evolve_starts, lambda r, p: r.save(p), EvolutionResult.load,
+                                   force=ctx.force)
+        ok = evolved.success
+        (_, test), _ = ctx.source.load(CLASSIFIER_DATASET)
+        _, meta = train_model(cfg.classifier_arch, CLASSIFIER_DATASET, get_train_config(cfg.classifier_config), 0,
+                              ((evolved.x_final[ok], evolved.target[ok].astype(np.uint8)), test), verbose=0)
+        return {"accuracy": meta["test_accuracy"], "n_train": int(ok.sum())}
+
+    result = artifacts.cached(result_path, compute, lambda r, p: artifacts.write_json(p, r), artifacts.read_json,
+                              force=ctx.force)
+    return ClassifierResult(result["accuracy"], result["n_train"])
+
+
+def _class_median_norms(result: EvolutionResult) -> np.ndarray:
+    delta = result.delta.reshape(len(result), -1)
+    norms = np.full(10, np.nan)
+    for c in range(10):
+        ok = (result.target == c) & result.success
+        if ok.any():
+            norms[c] = np.median(np.linalg.norm(delta[ok], axis=1))
+    return norms
+
+
+def summarize(cfg: DoughConfig, ctx: RunContext) -> DoughSummary:
+    """Runs every paper B evolution (cached) and returns the summary of their results."""
+    entries = model_entries(cfg)
+    rules = stop_rules(cfg)
+    models, patterns, stats = {}, {}, {}
+    jobs = [(d, e, stop, kappa) for d in cfg.datasets for e in entries
+            for stop, kappa in (rules if e.role == "main" else rules[:1])]
+    report = ctx.progress_line("paper B evolutions")
+    for n, (d, e, stop, kappa) in enumerate(jobs):
+        if report:
+            report(n, len(jobs), f"({e.arch}, {d}, {e.config}, seed {e.seed}, {stop})")
+        result = evolve_bank(ctx, cfg, e, d, stop, kappa, force=ctx.force)
+        _, model_meta = ctx.models.get(e.key(d), gated=False)
+        models[e.key(d)] = ModelRecord(e.role, float(model_meta["test_accuracy"]), result is not None)
+        if result is None:
+            continue
+        if stop == "argmax":
+            stats[e.key(d)] = class_stats(result)
+        patterns.update(class_patterns(result, cfg, e.role == "main" and stop == "argmax", e.key(d), stop))
+    if report:
+        report(len(jobs), len(jobs), "evolutions done")
+        report.close()
+
+    derived, transfers = {}, {}
+    for d in cfg.datasets:
+        (x_train, y_train), _ = ctx.source.load(d)[0]
+        for variant in abstraction.DATASET_VARIANTS:
+            derived[(d, variant)] = abstraction.dataset_patterns(x_train.reshape(-1, 784), y_train, variant)
+        mains = [e for e in entries if e.role == "main"]
+        nets, main_patterns, norms = [], [], []
+        for e in mains:
+            model, _ = ctx.models.get(e.key(d), gated=True)
+            nets.append(model)
+            main_patterns.append(patterns[PatternKey(e.key(d))] if model is not None else None)
+            result = evolve_bank(ctx, cfg, e, d, "argmax", None) if model is not None else None
+            norms.append(_class_median_norms(result) if result is not None else None)
+        fresh = make_starts("uniform", cfg.transfer_starts, cfg.bank_seed + 2)
+        rate, random_rate = transfer_rates(nets, main_patterns, norms, fresh, cfg.bank_seed)
+        transfers[d] = Transfer(tuple(e.key(d) for e in mains), rate, random_rate)
+
+    classifiers = {e.key(CLASSIFIER_DATASET): classifier_accuracy(ctx, cfg, e) for e in classifier_sources(cfg)}
+    return DoughSummary(
+        config=cfg, abstractions=tuple(a.name for a in abstraction.ABSTRACTIONS),
+        k_values=tuple("all" if k is None else str(k) for k in cfg.k_values),
+        stops=tuple(name for name, _ in rules), models=models, patterns=patterns, stats=stats, derived=derived,
+        transfers=transfers, classifiers=classifiers, excluded=list(ctx.models.excluded))

@@ -1,0 +1,34 @@
+"""The registered papers: what ``python -m tfadv.reproduce`` runs, in order.
+
+Each paper lives in its own package under ``tfadv/papers/`` and defines one
+``tfadv.paper.Paper``; adding a paper means adding its package and listing it here.
+"""
+
+from __future__ import annotations
+
+from tfadv.paper import Item, Paper
+from tfadv.papers.dough.paper import PAPER as DOUGH
+from tfadv.papers.eyes.paper import PAPER as EYES
+
+PAPERS: tuple[Paper, ...] = (EYES, DOUGH)
+
+
+def paper(paper_id: str) -> Paper:
+    """The registered paper with this id; ValueError listing the known ids otherwise."""
+    for p in PAPERS:
+        if p.id == paper_id:
+            return p
+    raise ValueError(f"Unknown paper {paper_id!r}; known: {', '.join(p.id for p in PAPERS)}.")
+
+
+def all_items() -> list[Item]:
+    """Every figure and table of every registered paper, in protocol order."""
+    return [i for p in PAPERS for i in p.items]
+
+
+def item(item_id: str) -> Item:
+    """The item with this id; ValueError listing the known ids otherwise."""
+    for i in all_items():
+        if i.id == item_id:
+            return i
+    raise ValueError(f"Unknown item {item_id!r}; known: {', '.join(i.id for i in all_items())}.")
