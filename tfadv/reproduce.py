@@ -101,7 +101,7 @@ def _main(argv) -> None:
         sys.exit(130)
     if reference is not None:
         kept = [c for c in reference["claims"] if c["paper"] in paper_ids]
-        lines, changed = compare_claims(kept, claims)
+        lines, changed = compare_claims(kept, [c for c in claims if c["paper"] in paper_ids])
         print(f"\nCompared with {FLAGS.check} (preset {reference['preset']}):")
         print("\n".join(lines) if lines else "no differences")
         if changed:
