@@ -205,11 +205,28 @@ def test_confidence_stop_rule_needs_the_threshold():
 
 
 def test_model_ending_in_a_dense_softmax_works():
-    inputs = keras.Input(shape=(784,))
-    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(inputs))
-    x = engine.make_starts("uniform", 10, seed=0, shape=(784,))
+    """The hand-weighted model as one Dense(softmax) layer: its logits are found inside that layer."""
+    split = hand_model("softmax")
+    w, b = split.get_layer("logits").get_weights()
+    inputs = keras.Input(shape=(28, 28))
+    dense = keras.layers.Dense(10, activation="softmax")
+    model = keras.Model(inputs, dense(keras.layers.Flatten()(inputs)))
+    dense.set_weights([w, b])
+    x = engine.make_starts("constant", 10, seed=0, level=0.5)
     result = engine.evolve(model, x, np.arange(10), loss="logit", lr=1.0, max_steps=200)
-    assert result.success.mean() > 0.5
+    # The logit loss's gradient is -w[:, c], so one step adds w[:, c]: it lifts row block c
+    # by 0.1 - 2/784 and lowers every other pixel by 2/784, and the label is c.
+    # Target 0 is met at the start (all logits tie, argmax says 0).
+    np.testing.assert_array_equal(result.steps, [0] + [1] * 9)
+    np.testing.assert_array_equal(result.success, np.ones(10, bool))
+    np.testing.assert_array_equal(result.predicted, np.arange(10))
+    one_step = np.clip(x + w.T.reshape(10, 28, 28), 0.0, 1.0)
+    np.testing.assert_allclose(result.x_final[1:], one_step[1:], rtol=0, atol=1e-7)
+    np.testing.assert_array_equal(result.x_final[0], x[0])
+    # The same as with a separate Activation layer, bit for bit.
+    reference = engine.evolve(split, x, np.arange(10), loss="logit", lr=1.0, max_steps=200)
+    for field in ("x_final", "success", "steps", "confidence", "predicted"):
+        np.testing.assert_array_equal(getattr(result, field), getattr(reference, field), err_msg=field)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -221,6 +238,14 @@ def test_model_ending_in_a_dense_softmax_works():
     (dict(clip=(1.0, 0.0)), "needs low < high"),
     (dict(clip=(0.5, 0.5)), "needs low < high"),
     (dict(lr=0.0), "lr must be positive"),
+    (dict(lr=float("inf")), r"^lr must be a finite positive number, got inf\.$"),
+    (dict(lr=float("nan")), r"^lr must be a finite positive number, got nan\.$"),
+    (dict(clip=(0.0, float("inf"))), r"^clip\[1\] is inf: both bounds must be finite numbers"),
+    (dict(clip=(float("nan"), 1.0)), r"^clip\[0\] is nan: both bounds must be finite numbers"),
+    (dict(clip=(-float("inf"), 1.0)), r"^clip\[0\] is -inf"),
+    (dict(clip=(0.0, 0.5, 1.0)), "clip must be \\(low, high\\) or None"),
+    (dict(stop="confidence", kappa=float("nan")), r"^kappa must be a finite number in \(0, 1\), got nan\.$"),
+    (dict(kappa=float("inf")), r"^kappa must be a finite number in \(0, 1\), got inf\.$"),
     (dict(max_steps=-1), "max_steps must be a non-negative integer"),
     (dict(batch_size=0), "batch_size must be a positive integer"),
     (dict(targets=10), "targets must be integers in 0..9"),
@@ -236,6 +261,27 @@ def test_argument_errors_are_value_errors_with_a_useful_message(kwargs, message)
     x, t = args.pop("x_start"), args.pop("targets")
     with pytest.raises(ValueError, match=message):
         engine.evolve(model, x, t, **args)
+
+
+@pytest.mark.parametrize("shape, where, value, clip, message", [
+    ((5, 784), (3, 17), np.nan, (0.0, 1.0), "x_start[3, 17] is NaN (example 3, pixel 17)"),
+    ((5, 28, 28), (2, 1, 3), np.inf, None, "x_start[2, 1, 3] is inf (example 2, pixel 31)"),
+    ((5, 28, 28), (0, 27, 27), -np.inf, None, "x_start[0, 27, 27] is -inf (example 0, pixel 783)"),
+    ((5, 784), (4, 0), 1e39, None, "x_start[4, 0] is 1e+39, too large for float32 (example 4, pixel 0)"),
+])
+def test_non_finite_starts_are_refused_naming_the_first_bad_index(shape, where, value, clip, message):
+    """A NaN start used to run and end as a failure with an invented label; inf passed with clip=None."""
+    model = small_mlp()
+    x = np.full(shape, 0.5)
+    x[where] = value
+    later = (4, 700) if len(shape) == 2 else (4, 20, 5)
+    if later[0] != where[0]:
+        x[later] = np.nan  # a second bad example, after the first
+    n_bad = 1 + (later[0] != where[0])
+    with pytest.raises(ValueError) as error:
+        engine.evolve(model, x, 1, clip=clip)
+    assert str(error.value) == (f"{message}: every start value must be finite; {n_bad} value(s) in "
+                                f"{n_bad} example(s) are not.")
 
 
 def test_starts_are_keyed_on_seed_and_index():
@@ -261,8 +307,10 @@ def test_result_save_load_round_trip(tmp_path):
     loaded = engine.EvolutionResult.load(path)
     for field in engine.EvolutionResult._ARRAYS:
         np.testing.assert_array_equal(getattr(loaded, field), getattr(result, field))
-    assert loaded.settings == result.settings == dict(
-        loss="crossentropy", lr=1.0, max_steps=30, stop="argmax", kappa=None, clip=[0.0, 1.0])
+    defaults = {name: p.default for name, p in inspect.signature(engine.evolve).parameters.items()}
+    assert loaded.settings == result.settings == dict(  # the arguments given, and evolve's defaults
+        loss="crossentropy", lr=1.0, max_steps=30, stop=defaults["stop"], kappa=defaults["kappa"],
+        clip=list(defaults["clip"]))
     np.testing.assert_array_equal(loaded.delta, result.x_final - result.x_start)
 
 

@@ -8,6 +8,8 @@ never changed after. ``evolve`` is the one contract; the work is split:
 - ``starts``: ``make_starts``, start inputs keyed per example (numpy only).
 - ``results``: ``EvolutionResult`` and its ``.npz`` file (numpy only).
 - ``validate``: the names (``LOSSES``, ``STOP_RULES``) and argument checks.
+- ``rules``: ``StopRule``, the named stop rules ``evolve_observing`` watches
+  in one pass (PROTOCOL.md section 8), and their checks (numpy only).
 - ``scheduler``: ``Engine``, the slot/refill/compaction loop, and the
   ``Program``/``Backend`` protocols a framework implements (numpy only).
 - ``tensorflow``: the TensorFlow backend (imported on first use).
@@ -19,9 +21,10 @@ from __future__ import annotations
 
 import importlib
 import weakref
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from tfadv.engine.results import EvolutionResult
+from tfadv.engine.rules import RULE_KINDS, StopRule
 from tfadv.engine.scheduler import Backend, Engine, Program, StepRule
 from tfadv.engine.starts import START_KINDS, make_starts
 from tfadv.engine.validate import LOSSES, STOP_RULES
@@ -31,8 +34,9 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = [
-    "BACKENDS", "LOSSES", "START_KINDS", "STOP_RULES", "Backend", "Engine", "EvolutionResult",
-    "Program", "StepRule", "engine_for", "evolve", "input_gradient", "make_starts",
+    "BACKENDS", "LOSSES", "RULE_KINDS", "START_KINDS", "STOP_RULES", "Backend", "Engine", "EvolutionResult",
+    "Program", "StepRule", "StopRule", "engine_for", "evolve", "evolve_observing", "input_gradient",
+    "make_starts",
 ]
 
 # Keras backend name -> the module implementing the engine for it; each defines
@@ -112,6 +116,46 @@ def evolve(
     """
     return engine_for(model).evolve(
         x_start, targets, loss=loss, lr=lr, max_steps=max_steps, stop=stop, kappa=kappa, clip=clip,
+        batch_size=batch_size, chunk_steps=chunk_steps, jit_compile=jit_compile, progress=progress)
+
+
+def evolve_observing(
+    model: keras.Model,
+    x_start,
+    targets,
+    *,
+    rules: Sequence[StopRule],
+    loss: str = "mse",
+    lr: float = 1.0,
+    max_steps: int = 1000,
+    clip: tuple[float, float] | None = (0.0, 1.0),
+    batch_size: int | None = None,
+    chunk_steps: int = 128,
+    jit_compile: bool | None = None,
+    progress: bool | Callable[[int, int, str], None] = False,
+) -> dict[str, EvolutionResult]:
+    """Evolves each start input once while watching several stop rules (PROTOCOL.md section 8).
+
+    One pass serves every stop-rule reading: each example runs until all its
+    rules have resolved (with a ``"budget"`` rule, for ``max_steps`` steps),
+    and for each rule the engine records the first step at which it held and
+    the input at that step. Each rule's result is the one ``evolve`` gives
+    with that stop rule, bit for bit (for ``"budget"``: the input after
+    ``max_steps`` steps, success = the label is the target there).
+
+    Args:
+      model, x_start, targets, loss, lr, max_steps, clip, batch_size,
+        chunk_steps, jit_compile, progress: as for ``evolve``.
+      rules: the ``StopRule`` objects to watch (unique names; equal rules
+        are observed once).
+
+    Returns:
+      ``{rule.name: EvolutionResult}``, each with ``evolve``'s settings for
+      its rule (``stop`` is the rule's kind) and the one pass's ``cost``
+      (the same number in every result: do not add them up).
+    """
+    return engine_for(model).evolve_observing(
+        x_start, targets, rules=rules, loss=loss, lr=lr, max_steps=max_steps, clip=clip,
         batch_size=batch_size, chunk_steps=chunk_steps, jit_compile=jit_compile, progress=progress)
 
 

@@ -31,7 +31,8 @@ class EvolutionResult:
       predicted: the model's argmax label at ``x_final``.
       settings: how the result was made (loss, lr, stop rule, ...).
       cost: slot-steps the engine computed, idle slots included (what the
-        run paid; finished examples should not add to it).
+        run paid; finished examples should not add to it). Results of one
+        ``evolve_observing`` pass all carry that one pass's cost.
     """
 
     x_start: np.ndarray

@@ -1,12 +1,16 @@
-"""The framework-neutral half of the engine: slots, refills, compaction (PROTOCOL.md section 3).
+"""The framework-neutral half of the engine: slots, refills, compaction (PROTOCOL.md sections 3 and 8).
 
 An ``Engine`` evolves the examples of one model through a ``Program``: a
 compiled chunk of gradient steps over a fixed number of slots, one example
 per slot, made by the model's ``Backend``. Between chunks, finished examples
 leave their slots and waiting ones take them; as work runs out the examples
-move into a program with fewer slots. This module is numpy only and never
-imports a framework: ``tfadv.engine.tensorflow`` implements the two
-protocols below, and a JAX or PyTorch backend would implement the same.
+move into a program with fewer slots. One pass can observe several stop
+rules at once (``tfadv.engine.rules``): an example then runs until its last
+rule resolves, and the program keeps, per earlier rule, the input at which
+that rule first held until the host collects it at the end of the chunk.
+This module is numpy only and never imports a framework:
+``tfadv.engine.tensorflow`` implements the two protocols below, and a JAX or
+PyTorch backend would implement the same.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Callable, ContextManager, Protocol
 import numpy as np
 
 from tfadv.engine.results import EvolutionResult
+from tfadv.engine.rules import StopRule, check_rules, plan
 from tfadv.engine.validate import validate
 from tfadv.progress import ProgressLine
 
@@ -37,21 +42,36 @@ class StepRule:
       clip: ``(low, high)`` applied after every step, or None.
       kappa: confidence threshold (``stop="confidence"``), or None.
       max_steps: step budget per example.
+      kappas: per observed rule, its threshold (0.0 for kinds without one), in
+        the program's rule order; empty for one-rule programs, which use kappa.
     """
 
     lr: float
     clip: tuple[float, float] | None
     kappa: float | None
     max_steps: int
+    kappas: tuple[float, ...] = ()
 
 
 class Program(Protocol):
     """A compiled chunk of evolution steps over ``size`` slots (one example each).
 
+    A program is compiled for one stop rule (``stop`` a kind name: use
+    ``run``) or for ``R`` rules observed together (``stop`` a tuple of kinds
+    in resolution order, see ``tfadv.engine.rules``: use ``observe``); ``run``
+    is ``observe`` for ``R = 1`` with the rule axis dropped, so a backend can
+    write the loop once (the TensorFlow one does).
+
     The step: plain gradient descent with the rule's ``lr`` on the *sum* of
-    the active slots' per-example losses, then clipping; a slot finishes the
-    step its example first meets the stop rule (checked before stepping), or
-    at ``max_steps``, and is never changed after.
+    the running slots' per-example losses, then clipping. Before each step a
+    slot's open rules are checked on its current input: ``"argmax"`` holds
+    when the label is the target, ``"confidence"`` when also the target's
+    confidence >= its kappa, ``"budget"`` only at ``max_steps`` (with the
+    label the target there); a rule resolves the first step it holds, or at
+    ``max_steps`` (a failure unless it holds then). The slot stops (and is
+    never changed after) when its last rule resolves; an earlier rule that
+    resolves while the slot runs on has its input stored for
+    ``read(slots, rule)`` until the next call.
     """
 
     size: int
@@ -59,8 +79,9 @@ class Program(Protocol):
     def load(self, slots: np.ndarray, rows: np.ndarray) -> None:
         """Writes ``rows`` (float32, ``(len(slots), *example_shape)``) into ``slots``."""
 
-    def read(self, slots: np.ndarray) -> np.ndarray:
-        """The current inputs of ``slots``, as float32 numpy."""
+    def read(self, slots: np.ndarray, rule: int | None = None) -> np.ndarray:
+        """The current inputs of ``slots`` as float32 numpy; with ``rule`` (``observe``
+        programs, ``rule < R - 1``), the inputs stored when that rule resolved in the last call."""
 
     def run(self, n: int, release: int, active: np.ndarray, steps: np.ndarray, target: np.ndarray,
             rule: StepRule) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -81,6 +102,18 @@ class Program(Protocol):
           confidence and argmax label at their final input.
         """
 
+    def observe(self, n: int, release: int, is_open: np.ndarray, steps: np.ndarray, target: np.ndarray,
+                rule: StepRule) -> tuple[np.ndarray, ...]:
+        """``run`` for ``R`` rules: ``is_open`` is bool ``(R, size)``, the rules each slot has
+        not resolved yet (a slot runs while its last rule is open; empty slots have none open).
+
+        Returns:
+          numpy ``(iterations, is_open, steps, at, success, confidence, predicted)``;
+          the last four are ``(R, size)``: for rules resolved in this call, the
+          step (for the last rule, ``steps``), whether the rule held, and the
+          target's confidence and label then.
+        """
+
 
 class Backend(Protocol):
     """What a framework provides for one model: its shape, a frozen state, programs."""
@@ -96,8 +129,9 @@ class Backend(Protocol):
     def frozen(self) -> ContextManager:
         """A context in which the model's weights are not trainable."""
 
-    def compile(self, loss: str, stop: str, size: int, jit: bool) -> Program:
-        """A new program with ``size`` slots for the loss and stop rule."""
+    def compile(self, loss: str, stop: str | tuple[str, ...], size: int, jit: bool) -> Program:
+        """A new program with ``size`` slots for the loss and one stop rule (a kind), or
+        for a tuple of rule kinds in resolution order."""
 
 
 def _bucket(n: int, cap: int) -> int:
@@ -120,7 +154,7 @@ class Engine:
         self.backend = backend
         self._programs: dict[tuple, Program] = {}
 
-    def program(self, loss: str, stop: str, size: int, jit: bool) -> Program:
+    def program(self, loss: str, stop: str | tuple[str, ...], size: int, jit: bool) -> Program:
         """The program for these settings, compiled on first use."""
         key = (loss, stop, size, jit)
         if key not in self._programs:
@@ -133,78 +167,146 @@ class Engine:
                chunk_steps: int = 128, jit_compile: bool | None = None,
                progress: bool | Callable[[int, int, str], None] = False) -> EvolutionResult:
         """``tfadv.engine.evolve`` on this engine's model (same arguments after ``model``)."""
-        conv = self.backend.convolutional
-        batch_size = (512 if conv else 2048) if batch_size is None else batch_size
-        example_shape = self.backend.example_shape
-        x, target = validate(x_start, targets, example_shape, loss=loss, lr=lr, max_steps=max_steps,
-                             stop=stop, kappa=kappa, clip=clip, batch_size=batch_size)
-        n = len(x)
-        flat = x.reshape((n,) + example_shape)
+        batch_size = self._batch_size(batch_size)
+        x, target = validate(x_start, targets, self.backend.example_shape, loss=loss, lr=lr,
+                             max_steps=max_steps, stop=stop, kappa=kappa, clip=clip, batch_size=batch_size)
         settings = dict(loss=loss, lr=float(lr), max_steps=int(max_steps), stop=stop,
                         kappa=None if kappa is None else float(kappa),
                         clip=None if clip is None else [float(c) for c in clip])
-        jit = (not conv) if jit_compile is None else bool(jit_compile)
-        report = ProgressLine("evolve") if progress is True else (progress or None)
         rule = StepRule(lr=lr, clip=clip, kappa=kappa, max_steps=max_steps)
+        out, cost = self._pass(x, target, loss, stop, rule, batch_size, chunk_steps, jit_compile, progress)
+        return EvolutionResult(x_start=x, target=target, **{k: v[0] for k, v in out.items()},
+                               settings=settings, cost=cost)
 
-        final = flat.copy()
-        success = np.zeros(n, bool)
-        steps = np.zeros(n, np.int32)
-        confidence = np.zeros(n, np.float32)
-        predicted = np.zeros(n, np.int32)
+    def evolve_observing(self, x_start, targets, *, rules, loss: str = "mse", lr: float = 1.0,
+                         max_steps: int = 1000, clip: tuple[float, float] | None = (0.0, 1.0),
+                         batch_size: int | None = None, chunk_steps: int = 128,
+                         jit_compile: bool | None = None,
+                         progress: bool | Callable[[int, int, str], None] = False) -> dict[str, EvolutionResult]:
+        """``tfadv.engine.evolve_observing`` on this engine's model (same arguments after ``model``)."""
+        batch_size = self._batch_size(batch_size)
+        x, target = validate(x_start, targets, self.backend.example_shape, loss=loss, lr=lr,
+                             max_steps=max_steps, stop="argmax", kappa=None, clip=clip, batch_size=batch_size)
+        rules = check_rules(rules)
+        kinds, kappas, position = plan(rules)
+        rule = StepRule(lr=lr, clip=clip, kappa=None, max_steps=max_steps, kappas=kappas)
+        out, cost = self._pass(x, target, loss, kinds, rule, batch_size, chunk_steps, jit_compile, progress)
+        base = dict(loss=loss, lr=float(lr), max_steps=int(max_steps),
+                    clip=None if clip is None else [float(c) for c in clip])
+        return {r.name: _result(x, target, out, position[r.name], r, base, cost) for r in rules}
+
+    def _batch_size(self, batch_size: int | None) -> int:
+        return (512 if self.backend.convolutional else 2048) if batch_size is None else batch_size
+
+    def _pass(self, x, target, loss, stop, rule, batch_size, chunk_steps, jit_compile, progress):
+        """One evolution of every example under ``stop`` (a kind, or a tuple of kinds).
+
+        Returns:
+          ``(arrays, cost)``: ``x_final``, ``success``, ``steps``,
+          ``confidence`` and ``predicted``, each with a leading rule axis.
+        """
+        single = isinstance(stop, str)
+        n_rules = 1 if single else len(stop)
+        example_shape = self.backend.example_shape
+        n = len(x)
+        flat = x.reshape((n,) + example_shape)
+        jit = (not self.backend.convolutional) if jit_compile is None else bool(jit_compile)
+        report = ProgressLine("evolve") if progress is True else (progress or None)
+
+        out = dict(x_final=np.empty((n_rules,) + flat.shape, np.float32), success=np.zeros((n_rules, n), bool),
+                   steps=np.zeros((n_rules, n), np.int32), confidence=np.zeros((n_rules, n), np.float32),
+                   predicted=np.zeros((n_rules, n), np.int32))
         pending = collections.deque(range(n))
         done = cost = 0
         with self.backend.frozen():
             program = None
             slots = np.full(0, -1)  # example index held by each slot, -1 when empty
             slot_steps = np.zeros(0, np.int32)
+            is_open = np.zeros((n_rules, 0), bool)  # per rule and slot: not resolved yet
             while pending or (slots >= 0).any():
                 running = int((slots >= 0).sum())
                 size = _bucket(running + len(pending), int(batch_size))
                 # Shrink only when it saves a quarter of the slots: fewer programs to compile.
                 if program is None or size <= 0.75 * program.size:
-                    program, slots, slot_steps = self._resize(program, slots, slot_steps, size, loss, stop, jit)
+                    new = self.program(loss, stop, size, jit)
+                    slots, slot_steps, is_open = _move(program, new, slots, slot_steps, is_open)
+                    program = new
                 free = np.flatnonzero(slots < 0)[: len(pending)]
                 if len(free):
                     chosen = np.array([pending.popleft() for _ in free])
                     program.load(free, flat[chosen])
-                    slots[free] = chosen
-                    slot_steps[free] = 0
+                    slots[free], slot_steps[free], is_open[:, free] = chosen, 0, True
                 active = slots >= 0
                 slot_target = np.where(active, target[np.maximum(slots, 0)], 0)
                 can_shrink = _bucket(int(active.sum()) + len(pending), int(batch_size)) > _MIN_SLOTS
                 release = max(1, program.size // 4) if (pending or can_shrink) else program.size + 1
-                iterations, still, new_steps, met, conf, pred = program.run(
-                    chunk_steps, release, active, slot_steps, slot_target, rule)
+                if single:
+                    iterations, still, slot_steps, *ends = program.run(
+                        chunk_steps, release, active, slot_steps, slot_target, rule)
+                    now_open, at, ends = still[None], slot_steps[None], [a[None] for a in ends]
+                else:
+                    iterations, now_open, slot_steps, at, *ends = program.observe(
+                        chunk_steps, release, is_open, slot_steps, slot_target, rule)
                 cost += int(iterations) * program.size
-                slot_steps = new_steps
-                ended = np.flatnonzero(active & ~still)
-                if len(ended):
-                    idx = slots[ended]
-                    final[idx] = program.read(ended)
-                    success[idx] = met[ended]
-                    steps[idx] = slot_steps[ended]
-                    confidence[idx] = conf[ended]
-                    predicted[idx] = pred[ended]
-                    slots[ended] = -1
-                    done += len(ended)
+                resolved, is_open = is_open & ~now_open, now_open
+                _collect(program, resolved, slots, slot_steps, at, ends, out)
+                done += int(resolved[-1].sum())
+                slots[resolved[-1]] = -1
                 if report:
-                    report(done, n, f"examples, {int(success.sum())} succeeded, batch {size}")
+                    report(done, n, f"examples, {_succeeded(out['success'], stop)} succeeded, batch {size}")
             if report and hasattr(report, "close"):
                 report.close()
-        shape = x.shape
-        return EvolutionResult(
-            x_start=x, x_final=final.reshape(shape), target=target, success=success,
-            steps=steps, confidence=confidence, predicted=predicted, settings=settings, cost=cost)
+        out["x_final"] = out["x_final"].reshape((n_rules,) + x.shape)
+        return out, cost
 
-    def _resize(self, program, slots, slot_steps, size, loss, stop, jit):
-        """Moves the running examples into a program with ``size`` slots."""
-        new = self.program(loss, stop, size, jit)
-        keep = np.flatnonzero(slots >= 0)
-        new_slots = np.full(size, -1)
-        new_steps = np.zeros(size, np.int32)
-        if len(keep):
-            new.load(np.arange(len(keep)), program.read(keep))
-            new_slots[: len(keep)] = slots[keep]
-            new_steps[: len(keep)] = slot_steps[keep]
-        return new, new_slots, new_steps
+
+def _collect(program, resolved, slots, slot_steps, at, ends, out) -> None:
+    """Writes what each rule resolved in the last call into ``out`` (rule axis first).
+
+    A rule's input is the slot's current one if it resolved as the slot
+    stopped (always so for the last rule), else the one the program stored.
+    """
+    ended = resolved[-1]
+    met, conf, pred = ends
+    for r in range(len(resolved)):
+        where = np.flatnonzero(resolved[r])
+        if not len(where):
+            continue
+        stored = ~(ended[where] & (at[r, where] == slot_steps[where]))
+        if not stored.any():
+            rows = program.read(where)
+        else:
+            rows = np.empty((len(where),) + out["x_final"].shape[2:], np.float32)
+            rows[stored] = program.read(where[stored], r)
+            if not stored.all():
+                rows[~stored] = program.read(where[~stored])
+        idx = slots[where]
+        out["x_final"][r, idx], out["success"][r, idx], out["steps"][r, idx] = rows, met[r, where], at[r, where]
+        out["confidence"][r, idx], out["predicted"][r, idx] = conf[r, where], pred[r, where]
+
+
+def _move(program, new, slots, slot_steps, is_open):
+    """Moves the running examples (and their per-slot state) into ``new``, packed at the front."""
+    keep = np.flatnonzero(slots >= 0)
+    new_slots = np.full(new.size, -1)
+    new_steps = np.zeros(new.size, np.int32)
+    new_open = np.zeros((len(is_open), new.size), bool)
+    if len(keep):
+        new.load(np.arange(len(keep)), program.read(keep))
+        new_slots[: len(keep)] = slots[keep]
+        new_steps[: len(keep)] = slot_steps[keep]
+        new_open[:, : len(keep)] = is_open[:, keep]
+    return new_slots, new_steps, new_open
+
+
+def _succeeded(success: np.ndarray, stop) -> str:
+    """How many succeeded so far: one count, or one per observed rule kind."""
+    if isinstance(stop, str):
+        return str(int(success[0].sum()))
+    return ", ".join(f"{int(s.sum())} {kind}" for kind, s in zip(stop, success))
+
+
+def _result(x, target, out, r: int, rule: StopRule, base: dict, cost: int) -> EvolutionResult:
+    """One rule's ``EvolutionResult`` out of a pass's arrays (settings as ``evolve`` writes them)."""
+    return EvolutionResult(x_start=x, target=target, **{k: v[r] for k, v in out.items()},
+                           settings=dict(base, stop=rule.kind, kappa=rule.kappa), cost=cost)

@@ -1,10 +1,12 @@
-"""The engine's TensorFlow backend (PROTOCOL.md section 3).
+"""The engine's TensorFlow backend (PROTOCOL.md sections 3 and 8).
 
 Only a ``tf.Variable`` holding the slots' inputs is optimised; the model is
 frozen (``trainable=False`` for the duration, and the tape watches the input
 variable alone). Many steps run inside one compiled ``tf.function`` (a
 ``while`` loop over steps); ``tfadv.engine.scheduler`` refills and shrinks the
-batch between these chunks. XLA compiles the loop for models without
+batch between these chunks. A program compiled for several stop rules
+(section 8) copies a running slot's input, row by row, into a rule's own
+variable the step that rule resolves before the slot's last. XLA compiles the loop for models without
 convolutions (measured faster there, slower for CNNs; BUILD_NOTES.md).
 """
 
@@ -110,19 +112,34 @@ def input_gradient(model: keras.Model, x, targets, loss: str = "mse") -> np.ndar
 class _Program:
     """A compiled chunk of evolution steps over a fixed number of slots (a ``scheduler.Program``).
 
-    Holds the trainable input variable (one row per slot) and a
+    Holds the trainable input variable (one row per slot), one variable per
+    earlier observed rule for the inputs at which it resolved, and a
     ``tf.function`` that runs up to ``n`` steps of the loop below, returning
-    which slots are still running and what finished ones ended with.
+    which rules and slots are still open and what resolved ones ended with.
+    Per-rule state is a tuple of ``(size,)`` tensors, so a one-rule program
+    is the plain single-stop loop.
     """
 
     def __init__(self, logits_fn, activation, loss, stop, size, example_shape, jit):
         self.size = size
+        kinds = (stop,) if isinstance(stop, str) else tuple(stop)
         self.x = tf.Variable(tf.zeros((size,) + example_shape), trainable=True, name="evolving_input")
+        self.held = [tf.Variable(tf.zeros((size,) + example_shape), trainable=False, name=f"held_{r}")
+                     for r in range(len(kinds) - 1)]
         self._rule = self._params = None
         mask_shape = (size,) + (1,) * len(example_shape)
 
-        def body(i, active, steps, success, conf, pred, onehot, params):
-            lr, lo, hi, clip_on, kappa, max_steps = params
+        def resolve(kind, kappa, hit, c, at_end, is_open):
+            """(met, newly) of one rule: it held on an open slot; it resolved now."""
+            if kind == "confidence":
+                hit = hit & (c >= kappa)
+            elif kind == "budget":
+                hit = hit & at_end
+            met = hit & is_open
+            return met, is_open & (met | at_end)
+
+        def body(i, is_open, steps, success, conf, pred, at, onehot, params):
+            lr, lo, hi, clip_on, kappas, max_steps = params
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(self.x)
                 z = logits_fn(self.x, training=False)
@@ -130,62 +147,89 @@ class _Program:
             y = _activate(z, activation)
             c = tf.reduce_sum(y * onehot, axis=1)
             p = tf.argmax(y, axis=1, output_type=tf.int32)
-            met = tf.equal(p, tf.argmax(onehot, axis=1, output_type=tf.int32))
-            if stop == "confidence":
-                met = met & (c >= kappa)
-            met = met & active
-            finished = active & (met | (steps >= max_steps))
-            conf = tf.where(finished, c, conf)
-            pred = tf.where(finished, p, pred)
-            success = success | met
-            active = active & ~finished
+            hit = tf.equal(p, tf.argmax(onehot, axis=1, output_type=tf.int32))
+            at_end = steps >= max_steps
+            outcome = [resolve(kind, kappas[r], hit, c, at_end, is_open[r]) for r, kind in enumerate(kinds)]
+            finished = outcome[-1][1]  # the last rule resolving stops the slot
+            for r, (_, newly) in enumerate(outcome[:-1]):
+                self._store(r, newly & ~finished)
+            at = tuple(tf.where(newly, steps, a) for a, (_, newly) in zip(at, outcome))
+            conf = tuple(tf.where(newly, c, v) for v, (_, newly) in zip(conf, outcome))
+            pred = tuple(tf.where(newly, p, v) for v, (_, newly) in zip(pred, outcome))
+            success = tuple(s | met for s, (met, _) in zip(success, outcome))
+            is_open = tuple(o & ~newly for o, (_, newly) in zip(is_open, outcome))
+            active = is_open[-1]
             grad = tape.gradient(total, self.x)
             moved = self.x - lr * grad
             moved = tf.where(clip_on, tf.clip_by_value(moved, lo, hi), moved)
             self.x.assign(tf.where(tf.reshape(active, mask_shape), moved, self.x))
             steps = steps + tf.cast(active, tf.int32)
-            return i + 1, active, steps, success, conf, pred, onehot, params
+            return i + 1, is_open, steps, success, conf, pred, at, onehot, params
 
         # Named `run` inside __init__: quiet_retracing_warnings matches that name.
         @tf.function(jit_compile=jit, reduce_retracing=True)
-        def run(n, release, active, steps, target, params):
+        def run(n, release, is_open, steps, target, params):
             # Up to n steps; the chunk ends early once `release` slots have
             # finished, so the host can refill or shrink the batch.
             onehot = tf.one_hot(target, 10)
-            running = tf.reduce_sum(tf.cast(active, tf.int32))
-            state = (tf.constant(0), active, steps, tf.zeros_like(active),
-                     tf.zeros((size,)), tf.zeros((size,), tf.int32), onehot, params)
+            running = tf.reduce_sum(tf.cast(is_open[-1], tf.int32))
+            per_rule = lambda make: tuple(make() for _ in kinds)
+            state = (tf.constant(0), is_open, steps, per_rule(lambda: tf.zeros((size,), tf.bool)),
+                     per_rule(lambda: tf.zeros((size,))), per_rule(lambda: tf.zeros((size,), tf.int32)),
+                     tuple(tf.zeros((size,), tf.int32) for _ in kinds[:-1]), onehot, params)
 
-            def more(i, a, *_):
-                still = tf.reduce_sum(tf.cast(a, tf.int32))
+            def more(i, o, *_):
+                still = tf.reduce_sum(tf.cast(o[-1], tf.int32))
                 return (i < n) & (still > 0) & (running - still < release)
 
             out = tf.while_loop(more, body, state)
-            return out[:6]
+            return out[:7]
 
         self._compiled = run
+
+    def _store(self, r: int, where) -> None:
+        """Keeps the current input of the slots ``where`` as rule ``r``'s, one row at a time
+        (a few slots resolve a rule in a step; a masked copy of every row cost more)."""
+        held, slots = self.held[r], tf.range(self.size)
+
+        def one(left):
+            i = tf.argmax(tf.cast(left, tf.int32), output_type=tf.int32)
+            held.scatter_nd_update(tf.reshape(i, (1, 1)), tf.gather(self.x, tf.reshape(i, (1,))))
+            return (left & (slots != i),)
+
+        tf.while_loop(lambda left: tf.reduce_any(left), one, (where,))
 
     def load(self, slots: np.ndarray, rows: np.ndarray) -> None:
         self.x.scatter_nd_update(np.asarray(slots)[:, None], rows)
 
-    def read(self, slots: np.ndarray) -> np.ndarray:
-        return tf.gather(self.x, slots).numpy()
+    def read(self, slots: np.ndarray, rule: int | None = None) -> np.ndarray:
+        return tf.gather(self.x if rule is None else self.held[rule], slots).numpy()
 
     def run(self, n, release, active, steps, target, rule: StepRule):
-        out = self._compiled(tf.constant(n), tf.constant(release), tf.constant(active),
-                             tf.constant(steps), tf.constant(target), self._tensors(rule))
-        return tuple(t.numpy() for t in out)
+        i, is_open, steps, success, conf, pred, _ = self._call(n, release, (active,), steps, target, rule)
+        return i.numpy(), is_open[0].numpy(), steps.numpy(), success[0].numpy(), conf[0].numpy(), pred[0].numpy()
+
+    def observe(self, n, release, is_open, steps, target, rule: StepRule):
+        i, is_open, steps, success, conf, pred, at = self._call(n, release, tuple(is_open), steps, target, rule)
+        stack = lambda ts: np.stack([np.asarray(t) for t in ts])
+        steps = steps.numpy()
+        return i.numpy(), stack(is_open), steps, stack(at + (steps,)), stack(success), stack(conf), stack(pred)
+
+    def _call(self, n, release, is_open, steps, target, rule: StepRule):
+        return self._compiled(tf.constant(n), tf.constant(release), tuple(tf.constant(o) for o in is_open),
+                              tf.constant(steps), tf.constant(target), self._tensors(rule))
 
     def _tensors(self, rule: StepRule) -> tuple:
         """The rule as the loop's tensors (converted once per ``evolve`` call)."""
         if rule is not self._rule:
             clip = rule.clip
+            kappas = rule.kappas or (rule.kappa or 0.0,)
             self._rule, self._params = rule, (
                 tf.constant(rule.lr, tf.float32),
                 tf.constant(clip[0] if clip else 0.0, tf.float32),
                 tf.constant(clip[1] if clip else 0.0, tf.float32),
                 tf.constant(clip is not None),
-                tf.constant(rule.kappa or 0.0, tf.float32),
+                tuple(tf.constant(k, tf.float32) for k in kappas),
                 tf.constant(int(rule.max_steps), tf.int32),
             )
         return self._params
@@ -237,7 +281,7 @@ class TensorFlowBackend:
     def frozen(self) -> _Frozen:
         return _Frozen(self.model)
 
-    def compile(self, loss: str, stop: str, size: int, jit: bool) -> _Program:
+    def compile(self, loss: str, stop: str | tuple[str, ...], size: int, jit: bool) -> _Program:
         if self._head is None:
             self._head = logits_head(self.model)
         logits_fn, activation = self._head

@@ -3,6 +3,8 @@
 ``evolve_until`` evolves blocks of the start stream toward one digit until
 ``n_success`` of them succeed or the attempt cap; ``SearchResult`` keeps the
 successes and every attempt's outcome (for success-vs-budget curves).
+``evolve_until_observing`` runs the same search for several stop rules from
+one attack (each attempt evolved once; PROTOCOL.md section 8).
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ import dataclasses
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
 from tfadv import artifacts
-from tfadv.engine import EvolutionResult, evolve, make_starts
+from tfadv.engine import EvolutionResult, StopRule, evolve, evolve_observing, make_starts
 from tfadv.progress import ProgressLine
 
 if TYPE_CHECKING:
@@ -105,32 +107,91 @@ def evolve_until(
     Returns:
       A ``SearchResult``.
     """
+    run = lambda x: {None: evolve(model, x, target, **evolve_options)}
+    searches = _search(model, run, (None,), target, n_success, max_attempts, start, seed, start_options,
+                       evolve_options.get("clip", (0.0, 1.0)), progress)
+    return searches[None]
+
+
+def evolve_until_observing(
+    model: keras.Model,
+    target: int,
+    n_success: int,
+    max_attempts: int,
+    *,
+    rules: Sequence[StopRule],
+    start: str = "uniform",
+    seed: int = 0,
+    start_options: dict | None = None,
+    progress: bool | Callable[[int, int, str], None] = False,
+    **evolve_options,
+) -> dict[str, SearchResult]:
+    """``evolve_until`` under several stop rules at once, from one attack (PROTOCOL.md section 8).
+
+    The attempts are those of ``evolve_until``, each evolved once by
+    ``tfadv.engine.evolve_observing``; the search goes on until every rule
+    has ``n_success`` successes or the cap. Per rule, successes are counted
+    in attempt order and the attempts after its ``n_success``-th are dropped,
+    so each rule's ``SearchResult`` is the one ``evolve_until`` gives with
+    that stop rule.
+
+    Args:
+      model, target, n_success, max_attempts, start, seed, start_options,
+        progress: as for ``evolve_until``.
+      rules: the ``StopRule`` objects, as for ``evolve_observing``.
+      **evolve_options: passed to ``evolve_observing`` (loss, lr, max_steps,
+        clip, ...; no ``stop``/``kappa``).
+
+    Returns:
+      ``{rule.name: SearchResult}``.
+    """
+    names = tuple(rule.name for rule in rules)
+    run = lambda x: evolve_observing(model, x, target, rules=rules, **evolve_options)
+    return _search(model, run, names, target, n_success, max_attempts, start, seed, start_options,
+                   evolve_options.get("clip", (0.0, 1.0)), progress)
+
+
+def _search(model, run, names, target, n_success, max_attempts, start, seed, start_options, clip,
+            progress) -> dict:
+    """The search loop: ``run(starts) -> {name: EvolutionResult}`` on blocks of the stream
+    until every name has ``n_success`` successes or the cap; one ``SearchResult`` per name."""
     if n_success < 1 or max_attempts < 1:
         raise ValueError(f"n_success and max_attempts must be positive, got {n_success}, {max_attempts}.")
-    clip = evolve_options.get("clip", (0.0, 1.0))
     shape = tuple(model.input_shape[1:])
     report = ProgressLine(f"target {target}") if progress is True else (progress or None)
-    parts, attempted, found = [], 0, 0
-    while found < n_success and attempted < max_attempts:
-        if attempted == 0:
-            block = n_success
-        else:
-            rate = max(found, 1) / attempted
-            block = math.ceil((n_success - found) / rate * 1.1) + 16
+    parts = {name: [] for name in names}
+    found = dict.fromkeys(names, 0)
+    attempted = 0
+    while min(found.values()) < n_success and attempted < max_attempts:
+        # Sized for the rule furthest from its goal (with one rule: evolve_until's blocks).
+        block = max(_block(n_success, found[name], attempted) for name in names if found[name] < n_success)
         block = min(max(block, 64), max_attempts - attempted)
         x = make_starts(start, block, seed, shape, offset=attempted, **(start_options or {}))
         if clip is not None:
             x = np.clip(x, *clip)
-        part = evolve(model, x, target, **evolve_options)
-        parts.append(part)
+        for name, part in run(x).items():
+            parts[name].append(part)
+            found[name] += int(part.success.sum())
         attempted += block
-        found += int(part.success.sum())
         if report:
-            report(attempted, max_attempts, f"attempts, {found} successes (want {n_success})")
+            counts = "/".join(str(found[name]) for name in names)
+            report(attempted, max_attempts, f"attempts, {counts} successes (want {n_success})")
     if report and hasattr(report, "close"):
         report.close()
-    allres = EvolutionResult.concatenate(parts)
-    if found > n_success:  # drop attempts after the n_success-th success
+    return {name: _result(EvolutionResult.concatenate(parts[name]), target, n_success) for name in names}
+
+
+def _block(n_success: int, found: int, attempted: int) -> int:
+    """Attempts for the next block: ``n_success`` first, then what the rate so far needs, plus 10%."""
+    if attempted == 0:
+        return n_success
+    rate = max(found, 1) / attempted
+    return math.ceil((n_success - found) / rate * 1.1) + 16
+
+
+def _result(allres: EvolutionResult, target: int, n_success: int) -> SearchResult:
+    """The search's outcome, without the attempts after the ``n_success``-th success."""
+    if allres.success.sum() > n_success:
         last = np.flatnonzero(allres.success)[n_success - 1]
         allres = allres.select(slice(0, last + 1))
     return SearchResult(
