@@ -20,21 +20,24 @@ meet their stop rule at once, against all running the full budget. The same
 figures go to ``<output_dir>/benchmarks/attack_throughput.json``.
 """
 
+import importlib.util
 import json
 import os
 import time
 import warnings
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: quiet C++ logs
+from tfadv.flags import quiet_frameworks
+
+quiet_frameworks()  # before TensorFlow loads: TensorFlow's start-up lines (BUILD_NOTES.md, "Known warnings")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
-from tf_keras_vis.activation_maximization import ActivationMaximization  # noqa: E402
-
+from tfadv import artifacts  # noqa: E402
 from tfadv.engine import evolve, make_starts  # noqa: E402
+from tfadv.flags import run as run_entry_point  # noqa: E402
 from tfadv.keys import ModelKey  # noqa: E402
 from tfadv.modelbank import ensure_model  # noqa: E402
 from tfadv.models import to_model_input  # noqa: E402
@@ -52,6 +55,8 @@ LR = 1e-3  # tiny, so no example meets its stop rule and every one runs the full
 KAPPA = 0.9999999
 
 flags.DEFINE_string("output_dir", "results", "Folder of the cached models; the JSON goes to <it>/benchmarks.")
+flags.register_validator("output_dir", lambda v: bool(v and v.strip()),
+                         "must name a folder (it is empty); e.g. --output_dir=results")
 flags.DEFINE_integer("n", 10000, "Examples per MLP measurement.", lower_bound=1)
 flags.DEFINE_integer("n_cnn", 1000, "Examples per CNN measurement.", lower_bound=1)
 flags.DEFINE_integer("steps", 100, "Gradient steps per example (evolve's max_steps, tf-keras-vis' steps).")
@@ -136,6 +141,8 @@ def eager_rate(model, x, targets, steps) -> float:
 
 def tkv_rate(model, x, targets, steps) -> float:
     """Example-steps/s of tf-keras-vis ActivationMaximization on all of ``x`` at once."""
+    from tf_keras_vis.activation_maximization import ActivationMaximization
+
     onehot = tf.one_hot(targets, 10)
     seed = to_model_input(x, model)
     score = lambda out: -tf.reduce_mean(tf.square(out - onehot), axis=1)  # AM maximizes it
@@ -215,7 +222,10 @@ def main(argv):
     del argv
     unknown = set(FLAGS.models) - set(CONFIGS)
     if unknown:
-        raise app.UsageError(f"Unknown models {sorted(unknown)}; choose from {list(CONFIGS)}.")
+        raise app.UsageError(f"--models: unknown models {sorted(unknown)}; choose from {list(CONFIGS)}")
+    if importlib.util.find_spec("tf_keras_vis") is None:
+        raise app.UsageError("tf-keras-vis is not installed; use the benchmark's venv "
+                             "(pip install -r benchmarks/requirements.txt, see benchmarks/README.md)")
     load_before = os.getloadavg()[0]
     flop_rate = matmul_flops()
     results = {name: measure(name, flop_rate) for name in FLAGS.models}
@@ -226,13 +236,12 @@ def main(argv):
     print("Targets from the issue are marked PASS/MISS.")
     print(table(results))
     path = Path(FLAGS.output_dir) / "benchmarks" / "attack_throughput.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
     summary = {"matmul_flops_per_s": flop_rate, "cpu_count": os.cpu_count(),
                "load_average_at_start": load_before, "models": results,
                "targets": [{"metric": k, "model": m, "minimum": v} for (k, m), v in TARGETS.items()]}
-    path.write_text(json.dumps(summary, indent=2))
+    artifacts.write_text(path, json.dumps(summary, indent=2))
     print(f"Wrote {path}")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_entry_point(main, "attack_throughput.py")

@@ -144,13 +144,16 @@ def test_verdict_from_checks():
     assert analysis.verdict([]) == "not reproduced"
 
 
-@pytest.mark.parametrize("value, expected", [(0.79, "partly"), (0.81, "reproduced")])
-def test_a_number_crossing_the_threshold_flips_the_verdict(value, expected):
-    r = np.float64(value)
+@pytest.mark.parametrize("r, success, expected", [
+    (0.81, 0.49, "reproduced"), (0.79, 0.49, "partly"), (0.81, 0.51, "partly"), (0.79, 0.51, "not reproduced"),
+    (0.80, 0.50, "partly"),  # each rule's own boundary: >= holds at 0.8, < fails at 0.5
+])
+def test_a_number_crossing_the_threshold_flips_the_verdict(r, success, expected):
+    r, success = np.float64(r), np.float32(success)
     checks = (analysis.Check("mean r >= 0.8", r >= 0.8, {"r": r}),
-              analysis.Check("success(1) < 0.5", 0.3 < 0.5, {"success": 0.3}))
-    assert checks[0].passed is (value >= 0.8)  # coerced from np.bool_
-    claim = analysis.Claim("A3", "eyes", "patterns persist", "mean r >= 0.8", checks)
+              analysis.Check("success(1) < 0.5", success < 0.5, {"success": success}))
+    assert [type(c.passed) for c in checks] == [bool, bool]  # coerced from np.bool_
+    claim = analysis.Claim("A3", "eyes", "patterns persist", "mean r >= 0.8 and success(1) < 0.5", checks)
     assert claim.verdict == expected
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from tfadv import artifacts
-from tfadv.tables import Table
+from tfadv.outputs import Output
+from tfadv.tables import Table, write_table
 
 
 def test_atomic_path_leaves_nothing_behind_on_failure(tmp_path):
@@ -82,3 +83,14 @@ def test_table_formats():
     assert "| a_b | 0.123 | yes |" in md and "| c | \u2014 | no |" in md
     tex = table.to_latex()
     assert r"a\_b & 0.123 & yes \\" in tex and r"r $\geq$ 0.5 \& 10\%" in tex
+
+
+def test_write_table_ends_the_caption_with_the_preset_and_keeps_the_csv_cells_only(tmp_path):
+    table = Table(("name", "r"), (("a", 0.5),), "Paper A: r per digit.")
+    csv_path, md_path, tex_path = write_table(table, Output(tmp_path, "quick"), "eyes_tab1")
+    assert csv_path.read_text() == table.to_csv() == "name,r\na,0.5\n"
+    note = Output(tmp_path, "quick").note()
+    assert md_path.read_text().splitlines()[0] == f"**Paper A: r per digit. {note}**"
+    assert r"\caption{Paper A: r per digit. Preset quick: a smoke-size run" in tex_path.read_text()
+    paper = write_table(table, Output(tmp_path, "paper"), "eyes_tab1")[1]
+    assert paper.read_text().splitlines()[0] == "**Paper A: r per digit. Preset paper.**"

@@ -11,6 +11,7 @@ from tfadv import abstraction
 from tfadv.config import DoughConfig
 from tfadv.engine import EvolutionResult, evolve
 from tfadv.keys import ModelKey
+from tfadv.outputs import Output
 from tfadv.papers.dough import plan, stages
 from tfadv.papers.dough.paper import PAPER
 from tfadv.papers.dough.summary import DoughSummary, PatternKey
@@ -179,4 +180,4 @@ def test_summarize_end_to_end_with_a_model_below_its_floor(tmp_path):
     assert sorted(p.name for p in (tmp_path / "attacks" / "dough").iterdir()) == stored
     assert [c.to_dict() for c in PAPER.claims(again)] == [c.to_dict() for c in claims.values()]
     for item in PAPER.items:
-        assert all(p.stat().st_size > 0 for p in item.make(s, tmp_path)), item.id
+        assert all(p.stat().st_size > 0 for p in item.make(s, Output(tmp_path, "quick"))), item.id

@@ -9,6 +9,7 @@ import pytest
 from tfadv.abstraction import DATASET_VARIANTS
 from tfadv.config import DoughConfig
 from tfadv.keys import ModelKey
+from tfadv.outputs import Output
 from tfadv.papers.dough import claims as dc
 from tfadv.papers.dough import items, plan
 from tfadv.papers.dough.summary import ClassifierResult, DoughSummary, ModelRecord, PatternKey, Transfer
@@ -143,7 +144,7 @@ def test_a_model_below_its_floor_fails_its_checks_and_shows_as_a_dash(tmp_path):
     assert not b1.passed and claims["B1"].headline.startswith(
         "classes identified per seed: mnist FC 10/10; mnist CNN \u2014/10")
     assert claims["B4"].verdict == "reproduced"  # seed 1 still carries the averages
-    rows = _csv(items.make_dough_tab2(s, tmp_path)[0])
+    rows = _csv(items.make_dough_tab2(s, Output(tmp_path, "paper"))[0])
     fc_cnn = next(r for r in rows if r[0] == "MNIST" and r[2] == "CNN, default")
     assert fc_cnn[3] == "1"  # one seed with both models
     assert "not used: accuracy\n0.950 < floor 0.988" in items._row_label(s, "mnist", "cnn_relu", "default", 0)
@@ -171,7 +172,7 @@ def test_dough_tab4_counts_the_seeds_whose_split_halves_identify_each_class(tmp_
     with pytest.raises(KeyError, match="half_a"):  # only main models have split halves
         items.split_half_identified(s, "mnist", "cnn_sigmoid")
     path = tmp_path / "tables" / "dough_tab4.csv"
-    assert path in items.make_dough_tab4(s, tmp_path)
+    assert path in items.make_dough_tab4(s, Output(tmp_path, "paper"))
     rows = _csv(path)
     assert [r[-1] for r in rows if r[0] == "MNIST" and r[1] == "CNN, default"] == ["1", "1"] + ["2"] * 8
     assert [r[-1] for r in rows if r[0] == "MNIST" and r[1] == "CNN (sigmoid), cosine15"] == [""] * 10

@@ -61,6 +61,7 @@ def test_every_claim_gets_the_verdict_its_checks_give(tiny_run):
     out, _, _, claims, _ = tiny_run
     assert [c["id"] for c in claims] == CLAIM_IDS == [f"A{i}" for i in range(1, 6)] + [f"B{i}" for i in range(1, 7)]
     assert json.loads((out / "claims.json").read_text()) == {"preset": "tiny", "claims": claims}
+    assert all(c["preset"] == "tiny" for c in claims)  # beside each verdict
     for c in claims:
         passed = [ch["passed"] for ch in c["checks"]]
         expected = "reproduced" if all(passed) else "not reproduced" if not any(passed) else "partly"
@@ -76,7 +77,7 @@ def test_every_stage_wrote_its_cache_and_a_second_run_reuses_all_of_it(tiny_run)
     assert {p.relative_to(out).parts[1] for p in stored if "attacks" in p.parts} == {"eyes", "dough"}
     assert len([p for p in stored if p.suffix == ".h5"]) == len({m for p in PAPERS for m in first.models_needed(p)})
     again = Pipeline(_context(out))
-    assert [c.to_dict() for p in PAPERS for c in again.claims(p.id)] == claims
+    assert [dict(c.to_dict(), preset="tiny") for p in PAPERS for c in again.claims(p.id)] == claims
     assert _stored(out) == stored  # nothing trained, attacked or summarised again
 
 

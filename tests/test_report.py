@@ -65,6 +65,21 @@ def test_report_shows_every_item_under_its_claim_with_its_command(tmp_path):
     assert "| x | 0.9 | 0.95 |" in text  # the paper's number beside the measured one
 
 
+def test_a_smoke_preset_report_says_so_in_its_first_lines_and_a_paper_one_does_not(tmp_path):
+    claims = [claim("A1")]
+    quick = write_report(tmp_path, PAPERS, claims, "quick", ["Preset `quick`; made by tfadv."]).read_text()
+    top = quick.splitlines()[:4]
+    assert top[0] == "# tfadv reproduction report" and top[1] == ""
+    assert top[2].startswith("> **A smoke-size run (preset `quick`): its numbers and verdicts say nothing about "
+                             "the papers.**")
+    assert "`python -m tfadv.reproduce --preset=paper --output_dir=results`" in top[2]
+    assert top[3] == "" and quick.splitlines()[4] == "Preset `quick`; made by tfadv."
+    assert "## Claims at a glance (preset `quick`: a smoke-size run)" in quick
+    paper = write_report(tmp_path, PAPERS, claims, "paper", ["Preset `paper`."]).read_text()
+    assert paper.splitlines()[:3] == ["# tfadv reproduction report", "", "Preset `paper`."]
+    assert "smoke-size" not in paper and "## Claims at a glance\n" in paper
+
+
 def test_results_table_has_a_row_per_claim_with_verdict_numbers_and_command():
     claims = [claim("A1", (True, True)), claim("A2", (True, False)), claim("B5", (False, False), 0.1)]
     rows = results_table(PAPERS, claims).splitlines()[2:]

@@ -1,8 +1,9 @@
 """End to end: ``python -m tfadv.reproduce --preset=quick`` on real data (both papers).
 
 The quick preset is small but real: models trained on MNIST and Fashion-MNIST,
-real searches and evolutions, every figure, table and claim. These tests need
-the datasets (TFADV_DATA_DIR, as .ci/run sets it) and take a few minutes.
+real searches and evolutions, every figure, table and claim. The tests marked
+``needs_data`` need the datasets (TFADV_DATA_DIR, as .ci/run sets it) and take
+a few minutes; the output-folder errors come before any data is read.
 """
 
 import json
@@ -17,31 +18,62 @@ from pathlib import Path
 
 import pytest
 
+from tfadv.config import get_train_config
 from tfadv.registry import all_items
 
-pytestmark = pytest.mark.skipif(not os.environ.get("TFADV_DATA_DIR"),
-                                reason="needs MNIST and Fashion-MNIST (set TFADV_DATA_DIR)")
+needs_data = pytest.mark.skipif(not os.environ.get("TFADV_DATA_DIR"),
+                                reason="needs MNIST and Fashion-MNIST: set TFADV_DATA_DIR to the folder holding "
+                                       "mnist/ and fashion-mnist/ (a quick run of both papers, minutes)")
 
 VERDICTS = {"reproduced", "partly", "not reproduced"}
 CLAIM_IDS = [f"A{i}" for i in range(1, 6)] + [f"B{i}" for i in range(1, 7)]
 
+# ``python -m tfadv.reproduce`` with a count of the real work done: every Keras ``fit`` (model
+# training, paper B's classifier) and every call into the evolution engine (every attack). The
+# counts go to the JSON file named by TFADV_TEST_WORK when the process exits.
+COUNTING_REPRODUCE = """
+import atexit, json, os
+import keras
+from tfadv import reproduce
+from tfadv.engine import scheduler
+work = {"fit": 0, "evolve": 0}
+def counted(kind, method):
+    def call(*args, **kwargs):
+        work[kind] += 1
+        return method(*args, **kwargs)
+    return call
+keras.Model.fit = counted("fit", keras.Model.fit)
+for name in ("evolve", "evolve_observing"):
+    if hasattr(scheduler.Engine, name):
+        setattr(scheduler.Engine, name, counted("evolve", getattr(scheduler.Engine, name)))
+atexit.register(lambda: open(os.environ["TFADV_TEST_WORK"], "w").write(json.dumps(work)))
+reproduce.main()
+"""
 
-def reproduce(output_dir, *args, check=True, **kwargs):
-    cmd = [sys.executable, "-m", "tfadv.reproduce", "--preset=quick", f"--output_dir={output_dir}", *args]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+
+def reproduce(output_dir, *args, check=True, work_file=None, **kwargs):
+    """Runs the command; with ``work_file``, through ``COUNTING_REPRODUCE`` (same flags, same run)."""
+    flags = ["--preset=quick", f"--output_dir={output_dir}", *args]
+    cmd = [sys.executable, *(["-c", COUNTING_REPRODUCE] if work_file else ["-m", "tfadv.reproduce"]), *flags]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **({"TFADV_TEST_WORK": str(work_file)} if work_file else {}))
     run = subprocess.run(cmd, capture_output=True, text=True, env=env, **kwargs)
     if check and run.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({run.returncode}):\n{run.stderr[-4000:]}")
+        raise AssertionError(f"{' '.join(cmd[:2] + flags)} failed ({run.returncode}):\n{run.stderr[-4000:]}")
     return run
+
+
+def work_done(work_file) -> dict:
+    return json.loads(Path(work_file).read_text())
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    """One uninterrupted quick run of both papers, and its wall time."""
+    """One uninterrupted quick run of both papers, its wall time and the work it did."""
     out = tmp_path_factory.mktemp("quick")
+    work_file = tmp_path_factory.mktemp("work") / "first.json"
     start = time.perf_counter()
-    run = reproduce(out)
-    return out, run, time.perf_counter() - start
+    run = reproduce(out, work_file=work_file)
+    return out, run, time.perf_counter() - start, work_done(work_file)
 
 
 def claims_of(output_dir, paper=None):
@@ -49,8 +81,9 @@ def claims_of(output_dir, paper=None):
     return [c for c in claims if paper in (None, c["paper"])]
 
 
+@needs_data
 def test_quick_run_makes_every_item_and_claim(quick_run):
-    out, run, seconds = quick_run
+    out, run, seconds, _ = quick_run
     for entry in all_items():
         made = list(Path(out).glob(f"*/{entry.id}.*"))
         suffixes = {p.suffix for p in made}
@@ -90,8 +123,9 @@ def _leaves(value):
         yield value
 
 
+@needs_data
 def test_report_names_every_protocol_id(quick_run):
-    out, _, _ = quick_run
+    out, _, _, _ = quick_run
     report = Path(out, "REPORT.md").read_text()
     for entry in all_items():
         assert f"`{entry.id}`" in report
@@ -100,20 +134,26 @@ def test_report_names_every_protocol_id(quick_run):
         assert f"### {cid}:" in report
 
 
-def test_second_run_reuses_every_model_and_attack(quick_run):
-    out, _, first_seconds = quick_run
+@needs_data
+def test_second_run_reuses_every_model_and_attack(quick_run, tmp_path):
+    out, _, _, first = quick_run
+    # The first run trained every model (and paper B's classifiers) and ran every attack ...
+    models = json.loads(Path(out, "manifest.json").read_text())["models"]
+    assert first["fit"] >= sum(get_train_config(m["config"]).trained for m in models) > 0
+    assert first["evolve"] > 0
     stored = {p: p.stat().st_mtime_ns for p in Path(out).glob("[ma][ot]*/**/*.*") if p.is_file()}
     assert any("models" in str(p) for p in stored) and any("attacks" in str(p) for p in stored)
     before = claims_of(out)
-    start = time.perf_counter()
-    reproduce(out)
-    assert time.perf_counter() - start < first_seconds / 2
+    reproduce(out, work_file=tmp_path / "second.json")
+    # ... the second trains nothing, attacks nothing and rewrites no file, for the same claims.
+    assert work_done(tmp_path / "second.json") == {"fit": 0, "evolve": 0}
     assert {p: p.stat().st_mtime_ns for p in stored} == stored
     assert claims_of(out) == before
 
 
+@needs_data
 def test_only_makes_just_the_named_items_and_flagfile_works(quick_run, tmp_path):
-    out, _, _ = quick_run
+    out, _, _, _ = quick_run
     copy = tmp_path / "copy"
     shutil.copytree(out, copy, ignore=shutil.ignore_patterns("figures", "tables"))
     flagfile = tmp_path / "flags.txt"
@@ -123,8 +163,9 @@ def test_only_makes_just_the_named_items_and_flagfile_works(quick_run, tmp_path)
     assert made == ["dough_fig1.pdf", "dough_fig1.png", "eyes_tab1.csv", "eyes_tab1.md", "eyes_tab1.tex"]
 
 
+@needs_data
 def test_killed_run_resumes_to_the_same_claims(quick_run, tmp_path):
-    out, _, _ = quick_run
+    out, _, _, _ = quick_run
     resumed = tmp_path / "resumed"
     resumed.mkdir()
     shutil.copy(Path(out, "tfadv_output.json"), resumed)
@@ -142,8 +183,9 @@ def test_killed_run_resumes_to_the_same_claims(quick_run, tmp_path):
     assert claims_of(resumed) == claims_of(out, "eyes")
 
 
+@needs_data
 def test_check_passes_on_its_own_reference_and_fails_on_a_changed_verdict(quick_run, tmp_path):
-    out, _, _ = quick_run
+    out, _, _, _ = quick_run
     run = reproduce(out, f"--check={out}")
     assert "no differences" in run.stdout
     reference = tmp_path / "reference"

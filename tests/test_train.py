@@ -180,7 +180,22 @@ def test_command_line_trains_then_reuses(tmp_path):
     assert meta["steps"] == 469
 
 
-def test_command_line_rejects_unknown_model():
-    run = subprocess.run([sys.executable, "-m", "tfadv.train", "--model=vgg"], capture_output=True, text=True)
-    assert run.returncode != 0
-    assert "vgg" in run.stderr and "mlp_shallow_sigmoid" in run.stderr
+def test_command_line_without_config_trains_the_main_configuration(tmp_path):
+    """No --config: the configuration the protocol trains (and checks the floor at), here long_cosine."""
+    cmd = [sys.executable, "-m", "tfadv.train", "--model=mlp_shallow_relu", "--synthetic_data",
+           f"--output_dir={tmp_path}", "--verbosity=-1"]
+    run = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    path = Path(tmp_path, "models", "mlp_shallow_relu__mnist__long_cosine__s0.h5")
+    assert f"{path}: test accuracy" in run.stdout
+    meta = train.read_metadata(path)
+    assert meta["config"] == get_train_config("long_cosine").to_dict() and meta["epochs"] == 20
+
+
+def test_command_line_rejects_unknown_model(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "tfadv.train", "--model=vgg"], capture_output=True, text=True,
+                         cwd=tmp_path)
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [
+        "tfadv.train: error: flag --model=vgg: value should be one of <cnn_relu|cnn_sigmoid|mlp_deep_relu|"
+        "mlp_deep_sigmoid|mlp_shallow_relu|mlp_shallow_sigmoid> (see --help)"]
+    assert not list(tmp_path.iterdir())

@@ -76,6 +76,9 @@ TRAIN_CONFIGS: dict[str, TrainConfig] = {
         # The sigmoid CNN stays below its floors with `default` (98.1% MNIST,
         # 85.5% Fashion-MNIST); a higher rate decayed over 15 epochs clears them.
         TrainConfig("cosine15", learning_rate=3e-3, epochs=15, schedule="cosine"),
+        # PROTOCOL.md section 8, paper A's `classic` reading: the textbook recipe
+        # for a 784-30-10 sigmoid net with a quadratic cost (plain SGD).
+        TrainConfig("classic", optimizer="sgd", learning_rate=3.0, batch_size=10, epochs=30),
         TrainConfig("brief", epochs=2),
         TrainConfig("brief_shuffled", epochs=2, shuffle_labels=True),
     )
@@ -261,3 +264,24 @@ def get_preset(name: str) -> Preset:
         return PRESETS[name]
     except KeyError:
         raise ValueError(f"Unknown preset {name!r}; known: {', '.join(PRESETS)}.") from None
+
+
+def main_config(model: str, dataset: str) -> str:
+    """The training configuration the protocol trains ``model`` on ``dataset`` with (the paper preset's).
+
+    It is the configuration the model's accuracy floor is checked at, and what
+    ``python -m tfadv.train`` trains without ``--config``: paper A's nets on
+    MNIST, paper B's FC net, CNN and sigmoid CNN on each of its datasets.
+
+    Raises:
+      ValueError: if the protocol trains no such model on that dataset.
+    """
+    paper = PRESETS["paper"]
+    table = {(net, "mnist"): config for net, config in paper.eyes.nets + paper.eyes.relu_nets}
+    table.update({(net, d): config for d in paper.dough.datasets
+                  for net, config in paper.dough.archs + (paper.dough.activation_variant,)})
+    if (model, dataset) not in table:
+        trained = ", ".join(f"{m} on {d}" for m, d in sorted(table))
+        raise ValueError(f"the protocol trains no {model} on {dataset}, so it has no main configuration; pass "
+                         f"--config (one of {', '.join(TRAIN_CONFIGS)}). It trains: {trained}")
+    return table[(model, dataset)]

@@ -338,5 +338,6 @@ def _verify(name: str, digests: Mapping[str, str], where: Mapping[str, str]) -> 
         raise DataChecksumError(
             f"{name}: checksum mismatch for {len(bad)} file(s):\n" + "\n".join(bad) + "\n"
             "Fix: the file is corrupt or a different version; delete it and re-download it "
-            f"(e.g. keras.datasets.{name}.load_data()), or pass verify=False if the change is deliberate."
+            f"(e.g. keras.datasets.{name}.load_data()), or, if the change is deliberate, pass --no_verify "
+            "(verify=False in Python), which the run's manifest records."
         )

@@ -2,7 +2,7 @@
 
 Matplotlib's object API (``matplotlib.figure.Figure``) is used directly, so
 no global pyplot state or display backend is involved; ``save_figure`` writes
-PNG and PDF atomically.
+PNG and PDF atomically, with the item's id and preset in the footer.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from tfadv import artifacts
+from tfadv.outputs import Output
 
 DIVERGING = "RdBu_r"
 
@@ -21,9 +22,13 @@ def new_figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def save_figure(fig: Figure, output_dir, item_id: str) -> list[Path]:
-    """Writes ``figures/<id>.png`` (150 dpi) and ``.pdf``; returns the paths."""
-    paths = artifacts.figure_paths(output_dir, item_id)
+def save_figure(fig: Figure, out: Output, item_id: str) -> list[Path]:
+    """Writes ``figures/<id>.png`` (150 dpi) and ``.pdf`` into ``out.folder``; returns the paths.
+
+    The footer names the item and ``out``'s preset (``Output.note``).
+    """
+    fig.supxlabel(f"{item_id}. {out.note()}", x=0.995, ha="right", fontsize=7, color="0.3")
+    paths = artifacts.figure_paths(out.folder, item_id)
     for path in paths:
         with artifacts.atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=150, format=path.suffix[1:])
@@ -35,6 +40,10 @@ def _image(ax, pixels, vmin=0.0, vmax=1.0, cmap="gray"):
     ax.set_yticks([])
     pixels = np.asarray(pixels, dtype=float).reshape(28, 28)
     if np.all(np.isnan(pixels)):
+        # The box an image would have (imshow's limits and square pixels), so the row stays even.
+        ax.set_xlim(-0.5, 27.5)
+        ax.set_ylim(27.5, -0.5)
+        ax.set_aspect("equal")
         ax.set_facecolor("0.9")
         ax.text(0.5, 0.5, "none\nfound", ha="center", va="center", fontsize=7, transform=ax.transAxes)
         return None
@@ -49,11 +58,14 @@ def _range(images) -> tuple[float, float]:
 
 
 def image_grid(fig: Figure, rows: list[tuple[str, np.ndarray, list[str] | None, str | None]],
-               col_labels: list[str], *, shared: bool = False, cmap="gray", centred=False):
-    """A grid of 28x28 images: one row per (label, images[10], captions, scale note).
+               col_labels: list[str], *, shared: bool = False, cmap="gray", centred=False,
+               colorbar_label: str | None = None):
+    """A grid of 28x28 images: one row per (label, images[n], captions, scale note), n = len(col_labels).
 
     Each row gets its own colour scale and colour bar (``shared`` uses one for
-    all rows); ``centred`` makes the scale symmetric around zero.
+    all rows, labelled ``colorbar_label``); ``centred`` makes the scale
+    symmetric around zero. An all-NaN image is a grey "none found" panel of
+    the same size.
     """
     axes = fig.subplots(len(rows), len(col_labels), squeeze=False)
     all_lo, all_hi = _range([r[1] for r in rows])
@@ -73,7 +85,8 @@ def image_grid(fig: Figure, rows: list[tuple[str, np.ndarray, list[str] | None, 
         axes[i, 0].set_ylabel(label, fontsize=7.5)
         if mappable is not None and (not shared or i == len(rows) - 1):
             fig.colorbar(mappable, ax=list(axes[i]) if not shared else list(axes.ravel()),
-                         shrink=0.85, pad=0.01, aspect=12)
+                         shrink=0.85 if not shared else 0.5, pad=0.01, aspect=12 if not shared else 25,
+                         label=colorbar_label)
     return axes
 
 
@@ -143,4 +156,6 @@ def plot_eyes_fig4(fig: Figure, budgets, curves: np.ndarray, net_names: list[str
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("success rate (fraction of noise starts)", fontsize=8)
-    axes[-1].legend(title="digit", fontsize=7, title_fontsize=7, ncol=2, loc="lower right")
+    # Beside the panels, where it hides no curve.
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, title="digit", fontsize=7, title_fontsize=7, loc="outside right center")

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from tfadv.config import Preset
     from tfadv.context import RunContext
     from tfadv.keys import ModelKey
+    from tfadv.outputs import Output
 
 
 class Summary(Protocol):
@@ -43,8 +44,9 @@ class Item:
       kind: ``"figure"``, ``"table"`` or ``"figure+table"``.
       what: the protocol's description.
       claims: the claim ids it serves; the report shows it under the first.
-      make: draws it from the paper's summary into an output folder and
-        returns the files written.
+      make: draws it from the paper's summary into an ``Output`` (the output
+        folder and the preset, which the item shows) and returns the files
+        written.
     """
 
     id: str
@@ -52,7 +54,7 @@ class Item:
     kind: str
     what: str
     claims: tuple[str, ...]
-    make: Callable[[Any, Path], list[Path]] = dataclasses.field(repr=False, compare=False)
+    make: Callable[[Any, Output], list[Path]] = dataclasses.field(repr=False, compare=False)
 
 
 @dataclasses.dataclass(frozen=True)

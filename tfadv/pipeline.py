@@ -19,10 +19,11 @@ from pathlib import Path
 from tfadv import artifacts
 from tfadv.context import RunContext
 from tfadv.keys import ModelKey
+from tfadv.outputs import Output
 from tfadv.paper import Paper, Summary
 from tfadv.registry import PAPERS
 from tfadv.progress import format_seconds
-from tfadv.training import package_versions
+from tfadv.provenance import git_record, package_versions
 
 SUMMARY_FORMAT = 2  # bump when a paper's summary file changes shape (2: typed summaries)
 
@@ -97,31 +98,41 @@ class Pipeline:
         return summary
 
     def make(self, item_id: str) -> list[Path]:
-        """Draws one figure or table; returns the files written."""
+        """Draws one figure or table (its footer or caption names the preset); returns the files written."""
         paper = next(p for p in self.papers.values() if any(i.id == item_id for i in p.items))
         summary = self.summary(paper.id)
-        return self._timed(f"{paper.id}: figures and tables",
-                           lambda: paper.item(item_id).make(summary, self.ctx.output_dir))
+        out = Output(self.ctx.output_dir, self.ctx.preset.name)
+        return self._timed(f"{paper.id}: figures and tables", lambda: paper.item(item_id).make(summary, out))
 
     def claims(self, paper_id: str) -> list:
         """The paper's claim verdicts, computed from its summary."""
         return self.papers[paper_id].claims(self.summary(paper_id))
 
     def write_claims(self, paper_ids) -> list[dict]:
-        """Writes ``claims.json``: these papers' claims, keeping the other papers' of the same preset."""
+        """Writes ``claims.json``: these papers' claims, keeping the other papers' of the same preset.
+
+        Each claim carries ``"preset"`` beside its verdict, so a verdict read on
+        its own still says which run made it. Returns the claims as written.
+        """
         path = artifacts.claims_path(self.ctx.output_dir)
         existing = artifacts.read_json(path) if path.exists() else {}
         preset = self.ctx.preset.name
-        kept = [c for c in existing.get("claims", [])
+        kept = [dict(c, preset=preset) for c in existing.get("claims", [])
                 if c["paper"] not in paper_ids and c["paper"] in self.papers and existing.get("preset") == preset]
-        fresh = [c.to_dict() for p in paper_ids for c in self.claims(p)]
+        fresh = [dict(c.to_dict(), preset=preset) for p in paper_ids for c in self.claims(p)]
         order = {p: i for i, p in enumerate(self.papers)}
         claims = sorted(kept + fresh, key=lambda c: (order[c["paper"]], c["id"]))
         artifacts.write_json(path, {"preset": preset, "claims": claims})
         return claims
 
     def manifest(self, paper_ids, flag_values: dict, started: str, finished: str) -> dict:
-        """How this run was made: versions, machine, data, settings, flags, stage times."""
+        """How this run was made: versions, source commit, machine, data, settings, flags, stage times.
+
+        ``source`` is the package's git commit and whether its tracked files
+        differ from it (``tfadv.provenance.git_record``); each dataset records
+        whether its checksums were ``verified`` (False with ``--no_verify`` or
+        synthetic data).
+        """
         keys = [m for p in paper_ids for m in self.models_needed(self.papers[p])]
         infos = {d: self.ctx.source.load(d)[1] for d in sorted({m.dataset for m in keys})}
         path = self.ctx.output_dir / "manifest.json"
@@ -130,9 +141,10 @@ class Pipeline:
                "stages_s": {k: round(v, 1) for k, v in self.timings.items()}}
         return {
             "versions": package_versions(),
+            "source": git_record(),
             "machine": {"platform": platform.platform(), "processor": _cpu_name(), "cpu_count": os.cpu_count()},
-            "data": {d: {"source": i.source_path, "fingerprint": i.fingerprint, "sha256": dict(i.sha256)}
-                     for d, i in infos.items()},
+            "data": {d: {"source": i.source_path, "fingerprint": i.fingerprint, "sha256": dict(i.sha256),
+                         "verified": i.verified} for d, i in infos.items()},
             "preset": dataclasses.asdict(self.ctx.preset),
             "flags": flag_values,
             "models": [self._model_record(m) for m in keys],

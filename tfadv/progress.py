@@ -1,10 +1,23 @@
-"""Progress lines for long work: rewritten in place on a terminal, throttled in logs."""
+"""Progress lines for long work: rewritten in place on a terminal, throttled in logs.
+
+The estimate of what is left comes from the recent rate (the last ``window``
+seconds), not from the whole run: the first items of a stage are often
+cached or cheap (models already trained, attacks already run) and say little
+about the rest. No estimate is shown until ``min_done`` items and
+``min_seconds`` have passed.
+"""
 
 from __future__ import annotations
 
+import collections
+import logging
 import sys
 import time
-from typing import TextIO
+import warnings
+from typing import Callable, TextIO
+
+_open_line: "ProgressLine | None" = None  # the terminal line drawn last, not yet ended by a newline
+
 
 def format_seconds(seconds: float) -> str:
     """``75.3`` -> ``"1m15s"``; short and stable for progress lines."""
@@ -25,33 +38,106 @@ class ProgressLine:
     end. On a terminal the line is redrawn at most ``interval`` seconds apart;
     elsewhere (logs, CI) a line is printed at most every ``log_interval``
     seconds, so a long run leaves a readable trace.
+
+    Args:
+      label: what the line counts, e.g. ``"paper A searches"``.
+      stream: where to write (default ``sys.stderr``).
+      interval, log_interval: the redraw and log throttles, in seconds.
+      window: seconds of recent history the rate is measured over.
+      min_done, min_seconds: no estimate before this many items are done and
+        this much time has passed.
+      clock: the time source (``time.monotonic``; tests inject their own).
     """
 
     def __init__(self, label: str, stream: TextIO | None = None, interval: float = 0.2,
-                 log_interval: float = 30.0):
+                 log_interval: float = 30.0, *, window: float = 60.0, min_done: int = 3,
+                 min_seconds: float = 10.0, clock: Callable[[], float] = time.monotonic):
         self.label = label
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.interval = interval if self.tty else log_interval
-        self.start = time.monotonic()
+        self.window, self.min_done, self.min_seconds = window, min_done, min_seconds
+        self.clock = clock
+        self.start = clock()
         self._last = -float("inf")
         self._text = ""
+        self._samples: collections.deque[tuple[float, int]] = collections.deque()
+
+    def seconds_left(self, done: int, total: int, now: float | None = None) -> float | None:
+        """The estimate of the time left, from the rate over the recent window; None while unknown."""
+        now = self.clock() if now is None else now
+        if not self._samples or done >= total or done < self.min_done or now - self.start < self.min_seconds:
+            return None
+        t0, d0 = self._samples[0]
+        if done <= d0 or now <= t0:
+            return None
+        return (total - done) * (now - t0) / (done - d0)
+
+    def _record(self, now: float, done: int) -> None:
+        if not self._samples or done != self._samples[-1][1]:
+            self._samples.append((now, done))
+        # Keep one sample at or before the window's start, and at least two.
+        while len(self._samples) > 2 and self._samples[1][0] <= now - self.window:
+            self._samples.popleft()
 
     def __call__(self, done: int, total: int, detail: str = "") -> None:
-        now = time.monotonic()
+        global _open_line
+        now = self.clock()
+        self._record(now, done)
         if now - self._last < self.interval and done < total:
             return
         self._last = now
-        elapsed = now - self.start
-        left = f", ~{format_seconds(elapsed * (total - done) / done)} left" if 0 < done < total else ""
-        self._text = f"{self.label}: {done}/{total}{' ' + detail if detail else ''} [{format_seconds(elapsed)}{left}]"
+        left = self.seconds_left(done, total, now)
+        left = f", ~{format_seconds(left)} left" if left is not None else ""
+        self._text = (f"{self.label}: {done}/{total}{' ' + detail if detail else ''} "
+                      f"[{format_seconds(now - self.start)}{left}]")
         if self.tty:
             self.stream.write("\r\033[K" + self._text)
+            _open_line = self
         else:
             self.stream.write(self._text + "\n")
         self.stream.flush()
 
     def close(self) -> None:
-        if self.tty and self._text:
-            self.stream.write("\n")
-            self.stream.flush()
+        """Ends the line (on a terminal)."""
+        if _open_line is self:
+            end_line()
+
+
+def end_line() -> None:
+    """Ends an open terminal progress line with a newline, so the next output starts on its own line."""
+    global _open_line
+    line, _open_line = _open_line, None
+    if line is not None:
+        try:
+            line.stream.write("\n")
+            line.stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+class _EndProgressLine(logging.Filter):
+    """A handler filter that lets every record through, after ending an open progress line."""
+
+    def filter(self, record):
+        end_line()
+        return True
+
+
+def guard_logs_and_warnings() -> None:
+    """Ends an open progress line before any log record or Python warning is printed (idempotent).
+
+    For entry points to call (``tfadv.flags.set_up``): it touches the root
+    logger's handlers and ``warnings.showwarning``.
+    """
+    for handler in logging.root.handlers + [logging.lastResort]:
+        if handler is not None and not any(isinstance(f, _EndProgressLine) for f in handler.filters):
+            handler.addFilter(_EndProgressLine())
+    show = warnings.showwarning
+    if not getattr(show, "ends_progress_line", False):
+        def showwarning(*args, **kwargs):
+            end_line()
+            show(*args, **kwargs)
+
+        showwarning.ends_progress_line = True
+        warnings.showwarning = showwarning

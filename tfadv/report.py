@@ -4,7 +4,8 @@ The report shows every figure and table of the papers it is given, each under
 the claim it serves (``Item.claims``), with the claim's verdict, its checks, the
 measured numbers beside the paper's, and the command that regenerates the
 item. It is written from ``claims.json`` and the files on disk only (it imports no
-TensorFlow: it takes the ``Paper`` descriptions, not their stages).
+TensorFlow: it takes the ``Paper`` descriptions, not their stages). A report of
+any preset but ``paper`` opens with a banner saying it is a smoke-size run.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 from pathlib import Path
 
 from tfadv import artifacts
+from tfadv.outputs import PAPER_SCALE, is_smoke
 from tfadv.paper import Item, Paper
 
 
@@ -83,13 +85,28 @@ def results_table(papers: tuple[Paper, ...], claims: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def smoke_banner(preset: str) -> list[str]:
+    """The lines that open the report of a smoke-size preset (none for ``paper``)."""
+    if not is_smoke(preset):
+        return []
+    return [f"> **A smoke-size run (preset `{preset}`): its numbers and verdicts say nothing about the "
+            "papers.** Its models train briefly and its attacks use a fraction of the protocol's examples; it "
+            "shows that every stage runs. The paper-scale run (about 2 hours on 2 CPU cores): "
+            f"`python -m tfadv.reproduce --preset={PAPER_SCALE} --output_dir=results`; its results are in "
+            "`paper/reference/`.", ""]
+
+
 def write_report(output_dir, papers: tuple[Paper, ...], claims: list[dict], preset: str,
                  header: list[str] | None = None) -> Path:
-    """Writes ``REPORT.md`` from the claims (as in claims.json) and the files present."""
+    """Writes ``REPORT.md`` from the claims (as in claims.json) and the files present.
+
+    A preset other than ``paper`` gets ``smoke_banner`` first, above ``header``.
+    """
     output_dir = Path(output_dir)
     by_id = {c["id"]: c for c in claims}
-    lines = ["# tfadv reproduction report", ""] + (header or []) + [
-        "", "## Claims at a glance", "", "| claim | paper | verdict | key numbers | rule |", "|---|---|---|---|---|"]
+    glance = "## Claims at a glance" + (f" (preset `{preset}`: a smoke-size run)" if is_smoke(preset) else "")
+    lines = ["# tfadv reproduction report", ""] + smoke_banner(preset) + (header or []) + [
+        "", glance, "", "| claim | paper | verdict | key numbers | rule |", "|---|---|---|---|---|"]
     for c in claims:
         lines.append(f"| {c['id']} | {c['paper']} | **{c['verdict']}** | {c.get('headline', '')} | {c['rule']} |")
     lines.append("")

@@ -5,10 +5,13 @@
     python -m tfadv.reproduce --only=eyes_fig1,eyes_tab1
     python -m tfadv.reproduce --check=paper/reference  # rerun and compare with a reference
     python -m tfadv.reproduce --preset=tiny --synthetic_data --output_dir=/tmp/t   # no data needed
+    python -m tfadv.reproduce --clean [--yes]        # list [delete] caches no setting of --preset reads
 
 Results already in ``--output_dir`` (models, searches, summaries) are reused,
 so a second run is fast and an interrupted run resumes where it stopped. The
-run ends with ``claims.json``, ``REPORT.md`` and ``manifest.json``.
+run ends with ``claims.json``, ``REPORT.md`` and ``manifest.json``. A user
+error is one line on stderr (exit status 2); ``--verbosity=1`` shows the
+traceback and the framework's log lines.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from absl import flags as absl_flags
 from tfadv import flags
 
 FLAGS = flags.FLAGS
+RUN_ONLY = ("paper", "only", "check", "force")  # flags that make no sense with --clean
 
 
 def _define_flags() -> None:
@@ -31,9 +35,14 @@ def _define_flags() -> None:
 
     flags.define_run_flags()
     absl_flags.DEFINE_enum("paper", None, [p.id for p in PAPERS], "Only this paper (default: every paper).")
-    absl_flags.DEFINE_list("only", None, "Only these figure/table ids (comma-separated).")
+    absl_flags.DEFINE_list("only", None, "Only these figure/table ids (comma-separated; not with --paper).")
     absl_flags.DEFINE_string("check", None, "A reference output folder (e.g. paper/reference): rerun at its "
                              "preset and compare claims; exits with status 1 when a verdict changes.")
+    absl_flags.DEFINE_boolean("clean", False, "Run nothing; list the cached models, attacks and summaries under "
+                              "--output_dir that no setting of --preset (or --keep_presets) reads.")
+    absl_flags.DEFINE_list("keep_presets", None, "With --clean: the presets whose caches count as used "
+                           "(default: --preset).")
+    absl_flags.DEFINE_boolean("yes", False, "With --clean: delete the files listed.")
 
 
 def _now() -> str:
@@ -41,27 +50,40 @@ def _now() -> str:
 
 
 def _run(ids: list[str], paper_ids: list[str], preset: str) -> list[dict]:
-    from tfadv import artifacts, report
+    from tfadv import artifacts, registry, report
+    from tfadv.outputs import is_smoke
     from tfadv.registry import PAPERS
     from tfadv.pipeline import Pipeline
 
     started = _now()
     start = time.perf_counter()
-    pipeline = Pipeline(flags.run_context(preset))
-    for n, item in enumerate(ids, start=1):
+    pipeline = Pipeline(flags.run_context(preset, paper_ids))
+    per_item = FLAGS.only is not None or FLAGS.verbosity >= 1  # else one line per paper
+    papers = [registry.item(i).paper for i in ids]
+    made: list[Path] = []
+    for n, (item, paper) in enumerate(zip(ids, papers), start=1):
         paths = pipeline.make(item)
-        print(f"[{n}/{len(ids)}] {item}: {', '.join(str(p) for p in paths)}", flush=True)
+        made += paths
+        if per_item:
+            print(f"[{n}/{len(ids)}] {item}: {', '.join(str(p) for p in paths)}", flush=True)
+        elif n == len(ids) or papers[n] != paper:
+            folders = ", ".join(sorted({str(p.parent) for p in made}))
+            print(f"{paper}: {papers.count(paper)} figures and tables ({len(made)} files) in {folders}", flush=True)
+            made = []
     claims = pipeline.write_claims(paper_ids)
-    flag_values = {name: FLAGS[name].value for name in ("output_dir", "data_dir", "synthetic_data", "preset",
-                                                        "paper", "only", "force", "check", "verbosity")}
+    flag_values = {name: FLAGS[name].value for name in ("output_dir", "data_dir", "synthetic_data", "no_verify",
+                                                        "preset", "paper", "only", "force", "check", "verbosity")}
     manifest = pipeline.manifest(paper_ids, flag_values, started, _now())
     artifacts.write_json(Path(FLAGS.output_dir) / "manifest.json", manifest)
     header = [f"Preset `{preset}`; made by tfadv {manifest['versions']['tfadv']} with TensorFlow "
               f"{manifest['versions']['tensorflow']} on {manifest['machine']['processor']} "
               f"({manifest['machine']['cpu_count']} cores); finished {manifest['runs'][-1]['finished']}.",
               "", f"Regenerate everything: `python -m tfadv.reproduce --preset={preset} "
-              f"--output_dir={FLAGS.output_dir}`. Settings, data checksums and stage times: `manifest.json`."]
+              f"--output_dir={FLAGS.output_dir}{' --synthetic_data' if FLAGS.synthetic_data else ''}`. "
+              "Settings, data checksums and stage times: `manifest.json`."]
     report.write_report(FLAGS.output_dir, PAPERS, claims, preset, header)
+    if is_smoke(preset):
+        print(f"Verdicts of a smoke-size run (preset {preset}); they say nothing about the papers:")
     for claim in claims:
         print(f"{claim['id']}: {claim['verdict']}")
     print(f"Report: {Path(FLAGS.output_dir) / 'REPORT.md'}")
@@ -69,36 +91,70 @@ def _run(ids: list[str], paper_ids: list[str], preset: str) -> list[dict]:
     return claims
 
 
+def _clean() -> None:
+    """``--clean``: lists (with ``--yes``, deletes) the caches no setting of the chosen presets reads."""
+    from tfadv import cache
+    from tfadv.config import get_preset
+
+    given = [name for name in RUN_ONLY if FLAGS[name].present]
+    if given:
+        raise app.UsageError(f"--clean considers every paper and runs nothing; drop --{', --'.join(given)}")
+    try:
+        presets = [get_preset(name) for name in (FLAGS.keep_presets or [FLAGS.preset])]
+    except ValueError as e:
+        raise app.UsageError(f"--keep_presets: {e}") from None
+    names = ", ".join(p.name for p in presets)
+    unused = cache.unused_files(FLAGS.output_dir, presets)
+    size = cache.total_bytes(unused)
+    if not unused:
+        print(f"Nothing to clean: every cache under {FLAGS.output_dir} is read by preset {names}.")
+        return
+    for path in unused:
+        print(path)
+    if FLAGS.yes:
+        cache.remove(unused, FLAGS.output_dir)
+        print(f"Removed {len(unused)} files ({size / 1e6:.1f} MB) that no setting of preset {names} reads.")
+    else:
+        print(f"{len(unused)} files ({size / 1e6:.1f} MB) are read by no setting of preset {names}; "
+              "delete them with --clean --yes (--keep_presets=paper,quick keeps the caches of several presets).")
+
+
 def _main(argv) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    flags.no_arguments(argv)
     flags.set_up()
-    from tfadv import artifacts, data, registry
+    if FLAGS.clean:
+        return _clean()
+    if FLAGS.yes or FLAGS.keep_presets:
+        raise app.UsageError("--yes and --keep_presets only go with --clean")
+    from tfadv import artifacts, registry
     from tfadv.check import compare_claims
 
+    if FLAGS.paper and FLAGS.only:
+        raise app.UsageError(f"--paper={FLAGS.paper} and --only cannot be combined (--only names the items, "
+                             "whichever paper they belong to); drop one of them")
+    if FLAGS["only"].present and not FLAGS.only:
+        raise app.UsageError("--only is empty; name the items, e.g. --only=eyes_fig1,dough_tab5")
     preset, reference = FLAGS.preset, None
     if FLAGS.check:
         ref_path = Path(FLAGS.check) / "claims.json"
-        if not ref_path.exists():
-            raise app.UsageError(f"--check: no claims.json in {FLAGS.check}.")
-        reference = artifacts.read_json(ref_path)
+        if not ref_path.is_file():
+            raise app.UsageError(f"--check={FLAGS.check}: no claims.json there; point --check at the output "
+                                 "folder of a finished run (e.g. paper/reference)")
+        try:
+            reference = artifacts.read_json(ref_path)
+            reference_preset, _ = reference["preset"], reference["claims"]
+        except (ValueError, KeyError, TypeError):
+            raise app.UsageError(f"--check={FLAGS.check}: {ref_path} is not a claims.json written by "
+                                 "tfadv.reproduce") from None
         if not FLAGS["preset"].present:
-            preset = reference["preset"]
+            preset = reference_preset
     try:
         ids = FLAGS.only or [i.id for i in registry.all_items() if FLAGS.paper in (None, i.paper)]
         wanted = {registry.item(i).paper for i in ids}
     except ValueError as e:
-        raise app.UsageError(str(e)) from None
+        raise app.UsageError(f"--only: {e}") from None
     paper_ids = [p.id for p in registry.PAPERS if p.id in wanted]
-    try:
-        claims = _run(ids, paper_ids, preset)
-    except (artifacts.OutputDirError, data.DataError) as e:
-        print(f"tfadv.reproduce: {e}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("\ntfadv.reproduce: interrupted. Everything finished so far is kept; run the same command "
-              "again to resume.", file=sys.stderr)
-        sys.exit(130)
+    claims = _run(ids, paper_ids, preset)
     if reference is not None:
         kept = [c for c in reference["claims"] if c["paper"] in paper_ids]
         lines, changed = compare_claims(kept, [c for c in claims if c["paper"] in paper_ids])
@@ -110,8 +166,9 @@ def _main(argv) -> None:
 
 
 def main() -> None:
+    flags.quiet_frameworks()  # before TensorFlow is imported (the flag definitions import it)
     _define_flags()
-    app.run(_main)
+    flags.run(_main, "tfadv.reproduce")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""Tables: one ``Table`` of numbers, written as CSV, Markdown and LaTeX."""
+"""Tables: one ``Table`` of numbers, written as CSV, Markdown and LaTeX.
+
+``write_table`` ends the caption (Markdown and LaTeX) with the preset that made
+the numbers; the CSV holds the cells only, so any CSV reader can load it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import math
 from pathlib import Path
 
 from tfadv import artifacts
+from tfadv.outputs import Output
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,9 +68,13 @@ class Table:
         return "\n".join(lines) + "\n"
 
 
-def write_table(table: Table, output_dir, item_id: str) -> list[Path]:
-    """Writes ``tables/<id>.csv``, ``.md`` and ``.tex``; returns the paths."""
-    csv_path, md_path, tex_path = artifacts.table_paths(output_dir, item_id)
+def write_table(table: Table, out: Output, item_id: str) -> list[Path]:
+    """Writes ``tables/<id>.csv``, ``.md`` and ``.tex`` into ``out.folder``; returns the paths.
+
+    The caption ends with ``out``'s preset (``Output.note``).
+    """
+    table = dataclasses.replace(table, caption=f"{table.caption} {out.note()}")
+    csv_path, md_path, tex_path = artifacts.table_paths(out.folder, item_id)
     artifacts.write_text(csv_path, table.to_csv())
     artifacts.write_text(md_path, table.to_markdown())
     artifacts.write_text(tex_path, table.to_latex())

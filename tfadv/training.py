@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import platform
 import time
 from pathlib import Path
 
@@ -20,10 +19,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import tfadv
 from tfadv import artifacts, data
 from tfadv.config import TrainConfig, get_train_config
 from tfadv.models import accuracy_floor, build_model, get_spec, predict, to_model_input
+from tfadv.provenance import package_versions
 
 FORMAT_VERSION = 1
 _ATTR = "tfadv."
@@ -39,18 +38,6 @@ class ModelFileError(ValueError):
 def enable_op_determinism() -> None:
     """Makes TensorFlow ops deterministic, process-wide: entry points call it once, before any training."""
     tf.config.experimental.enable_op_determinism()
-
-
-def package_versions() -> dict:
-    """Versions of what produced a result."""
-    return {
-        "tfadv": tfadv.__version__,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-        "h5py": h5py.__version__,
-        "python": platform.python_version(),
-    }
 
 
 def _compile(model: keras.Model, loss: str, config: TrainConfig, steps: int) -> None:

@@ -1,7 +1,8 @@
 """Paper B's figures and tables (``dough_*`` of PROTOCOL.md section 5), from its summary.
 
-Each ``make_<id>(s, output_dir)`` draws from a ``DoughSummary`` and returns
-the files it wrote. A model below its floor has no patterns: they are drawn
+Each ``make_<id>(s, out)`` draws from a ``DoughSummary`` into ``out``
+(a ``tfadv.outputs.Output``: the folder and the preset, shown on every item)
+and returns the files it wrote. A model below its floor has no patterns: they are drawn
 as "none found" and its numbers shown as em dashes.
 """
 
@@ -14,6 +15,7 @@ from tfadv.analysis import nearest_identifies, pearson_matrix, same_vs_other
 from tfadv.data import CLASS_NAMES
 from tfadv.figures import DIVERGING, image_grid, new_figure, save_figure
 from tfadv.keys import ModelKey
+from tfadv.outputs import Output
 from tfadv.papers.dough import claims as dc
 from tfadv.papers.dough.claims import arch_name, mean
 from tfadv.papers.dough.summary import STATS, DoughSummary
@@ -35,9 +37,9 @@ def _seed(s: DoughSummary, d, arch, config) -> int:
     return next((seed for seed in range(s.seeds) if s.is_used(ModelKey(arch, d, config, seed))), 0)
 
 
-def _row_label(s: DoughSummary, d, arch, config, seed) -> str:
-    """Model name, configuration and seed; says so when the model was below its accuracy floor."""
-    label = f"{arch_name(arch)}\n{config}, seed {seed}"
+def _row_label(s: DoughSummary, d, arch, config, seed, what: str = "") -> str:
+    """Model name (then ``what``), configuration and seed; says so when the model was below its floor."""
+    label = f"{arch_name(arch)}{what}\n{config}, seed {seed}"
     model = ModelKey(arch, d, config, seed)
     e = s.exclusion(model)
     if e is not None and not s.is_used(model):
@@ -70,12 +72,19 @@ def _step_captions(stats) -> list[str]:
             for _, steps, l2, *_ in stats]
 
 
-def _pattern_grid(fig, rows, dataset, title):
+def _pattern_grid(fig, rows, col_labels, title, **options):
     """Patterns on a diverging scale centred at zero; every panel square, even "none found"."""
-    axes = image_grid(fig, rows, CLASS_NAMES[dataset], cmap=DIVERGING, centred=True)
+    axes = image_grid(fig, rows, col_labels, cmap=DIVERGING, centred=True, **options)
     for ax in axes.ravel():
         ax.set_aspect("equal")
     fig.suptitle(title, fontsize=10, weight="bold")
+
+
+def _unit_scale(p) -> np.ndarray:
+    """A pattern divided by its largest |value| (NaN stays NaN, an all-zero pattern stays zero)."""
+    p = np.asarray(p, dtype=float)
+    top = np.nanmax(np.abs(p)) if not np.all(np.isnan(p)) else 0.0
+    return p / top if top > 0 else p
 
 
 def _blocks(fig, s: DoughSummary, across: bool = False):
@@ -87,7 +96,7 @@ def _blocks(fig, s: DoughSummary, across: bool = False):
 # ---------------------------------------------------------------- figures
 
 
-def make_dough_fig1(s: DoughSummary, output_dir):
+def make_dough_fig1(s: DoughSummary, out: Output):
     """Class patterns (mean abstraction, argmax stop, K = all) of every main model, per dataset."""
     models = s.archs + [s.activation]
     fig = new_figure(12.5, (1.3 * len(models) + 0.45) * len(s.datasets) + 0.4)
@@ -99,32 +108,52 @@ def make_dough_fig1(s: DoughSummary, output_dir):
             stats = np.full((10, len(STATS)), np.nan) if stats is None else stats
             rows.append((_row_label(s, d, arch, config, seed), _patterns(dc.pattern(s, d, arch, config, seed)),
                          _step_captions(stats), None))
-        _pattern_grid(sub, rows, d, DATASET_NAMES.get(d, d))
+        _pattern_grid(sub, rows, CLASS_NAMES[d], DATASET_NAMES.get(d, d))
     fig.suptitle("Class patterns: mean perturbation toward each class (stop at argmax, whole start bank); "
                  "red = added, blue = removed; each row has its own symmetric scale;\n"
                  "caption: mean L2 norm of the single perturbations and their median number of steps", fontsize=10)
-    return save_figure(fig, output_dir, "dough_fig1")
+    return save_figure(fig, out, "dough_fig1")
 
 
-def make_dough_fig2(s: DoughSummary, output_dir):
-    """The FC model's class patterns under every abstraction variant, with r to the mean pattern."""
-    arch, config = s.archs[0]
+FIG2_CLASSES = (0, 4, 8)  # dough_fig2's classes: 0, 4 and 8 of each dataset (every class: dough_tab1's means)
+
+
+def _variant_label(label: str) -> str:
+    """A column heading of dough_fig2: ``K=10`` -> ``K = 10``, ``stop kappa0.5`` -> ``κ = 0.5``."""
+    return label.replace("stop kappa", "\u03ba = ").replace("K=", "K = ")
+
+
+def make_dough_fig2(s: DoughSummary, out: Output):
+    """Class patterns under every abstraction method and parameter (columns), FC and CNN, with r to `mean`.
+
+    One block per dataset, stacked; a row is one class of one main model, so
+    a pattern that persists over the variants looks the same along its row.
+    """
     variants = dc.abstraction_variants(s)
-    fig = new_figure(21.0, 1.12 * (len(variants) + 1) + 1.0)
-    for sub, d in _blocks(fig, s, across=True):
-        seed = _seed(s, d, arch, config)
-        rows = [("mean", _patterns(dc.pattern(s, d, arch, config, seed)), None, None)]
-        for label, variant in variants:
-            rows.append((label, _patterns(dc.pattern(s, d, arch, config, seed, **variant)),
-                         _r_captions(dc.variant_r(s, d, arch, seed, variant)), None))
-        _pattern_grid(sub, rows, d, f"{DATASET_NAMES.get(d, d)}: {_model(arch, config)}, seed {seed}")
-    fig.suptitle("Class patterns under every abstraction method and parameter (rows; K = first K starts of the "
-                 "bank, kappa = stop at confidence >= kappa); caption: r with the class's `mean` pattern",
-                 fontsize=10)
-    return save_figure(fig, output_dir, "dough_fig2")
+    columns = ["mean"] + [_variant_label(label) for label, _ in variants]
+    n_rows = len(s.archs) * len(FIG2_CLASSES)
+    fig = new_figure(1.05 * len(columns) + 1.9, (1.12 * n_rows + 0.7) * len(s.datasets) + 0.7)
+    for sub, d in _blocks(fig, s):
+        rows = []
+        for arch, config in s.archs:
+            seed = _seed(s, d, arch, config)
+            mean_pattern = _patterns(dc.pattern(s, d, arch, config, seed))
+            found = [_patterns(dc.pattern(s, d, arch, config, seed, **v)) for _, v in variants]
+            r = np.stack([dc.variant_r(s, d, arch, seed, v) for _, v in variants]) if variants else np.zeros((0, 10))
+            for c in FIG2_CLASSES:
+                images = np.stack([_unit_scale(p[c]) for p in [mean_pattern] + found])
+                rows.append((_row_label(s, d, arch, config, seed, f": {CLASS_NAMES[d][c]}"), images,
+                             [""] + _r_captions(r[:, c]), None))
+        _pattern_grid(sub, rows, columns, DATASET_NAMES.get(d, d), shared=True,
+                      colorbar_label="pattern / its largest |value|")
+    fig.suptitle(f"Class patterns of classes {', '.join(map(str, FIG2_CLASSES))} under every abstraction "
+                 "method and parameter (columns), FC and CNN\ntop-p: mean of the p% largest |delta|; K: the first "
+                 "K starts of the bank; \u03ba: stop at confidence >= \u03ba\ncaption: r with the same class's "
+                 "`mean` pattern; each panel scaled to its largest |value|", fontsize=10)
+    return save_figure(fig, out, "dough_fig2")
 
 
-def make_dough_fig3(s: DoughSummary, output_dir):
+def make_dough_fig3(s: DoughSummary, out: Output):
     """Dataset-derived patterns mu_c - mu beside the FC and CNN class patterns, with r."""
     fig = new_figure(12.5, (1.4 * (len(s.archs) + 1) + 0.45) * len(s.datasets) + 0.4)
     for sub, d in _blocks(fig, s):
@@ -135,16 +164,16 @@ def make_dough_fig3(s: DoughSummary, output_dir):
             p = dc.pattern(s, d, arch, config, seed)
             rows.append((f"{arch_name(arch)}\n{config}, seed {seed}", _patterns(p), _r_captions(_diag(p, derived)),
                          None))
-        _pattern_grid(sub, rows, d, DATASET_NAMES.get(d, d))
+        _pattern_grid(sub, rows, CLASS_NAMES[d], DATASET_NAMES.get(d, d))
     fig.suptitle("Dataset-derived patterns (class mean minus mean of all training images) beside the class "
                  "patterns; caption: r with the same class's dataset-derived pattern", fontsize=10)
-    return save_figure(fig, output_dir, "dough_fig3")
+    return save_figure(fig, out, "dough_fig3")
 
 
 # ---------------------------------------------------------------- tables
 
 
-def make_dough_tab1(s: DoughSummary, output_dir):
+def make_dough_tab1(s: DoughSummary, out: Output):
     """Claim B2: mean r between the `mean` pattern and each other abstraction variant."""
     cells = [(d, arch) for d in s.datasets for arch, _ in s.archs]
     rows = []
@@ -156,10 +185,10 @@ def make_dough_tab1(s: DoughSummary, output_dir):
     table = Table(cols, tuple(rows), f"Paper B, claim B2: Pearson r between each class's `mean` pattern and the "
                   f"same class's pattern under another abstraction variant (main models; mean over classes and "
                   f"{s.seeds} seed(s)). Rule: overall mean >= 0.7 for every variant.")
-    return write_table(table, output_dir, "dough_tab1")
+    return write_table(table, out, "dough_tab1")
 
 
-def make_dough_tab2(s: DoughSummary, output_dir):
+def make_dough_tab2(s: DoughSummary, out: Output):
     """Claim B3: same-class vs other-class r across architectures and training configurations."""
     pairs = [(a, b) for _, a, b in dc.comparisons(s)] + [(s.archs[1], s.activation)]
     rows = []
@@ -177,10 +206,10 @@ def make_dough_tab2(s: DoughSummary, output_dir):
                   "the number of classes whose same-class r exceeds every other-class r (rule: >= 9 of 10). "
                   "Training-configuration variants are not held to accuracy floors; the last row is the "
                   "activation variant.")
-    return write_table(table, output_dir, "dough_tab2")
+    return write_table(table, out, "dough_tab2")
 
 
-def make_dough_tab3(s: DoughSummary, output_dir):
+def make_dough_tab3(s: DoughSummary, out: Output):
     """Claim B4: r between class patterns and dataset-derived patterns, trained vs controls."""
     models = [(arch, training, config) for arch, main in s.archs
               for training, config in (("trained", main), ("untrained", "untrained"),
@@ -203,10 +232,10 @@ def make_dough_tab3(s: DoughSummary, output_dir):
                   "dataset pattern of the same class is the nearest (rule: >= 9 of 10 for mu_c - mu, and "
                   "same-class r of trained models >= controls + 0.3). mu_c - mu_(other classes) is a positive "
                   "multiple of mu_c - mu for each class, so its r values are the same.")
-    return write_table(table, output_dir, "dough_tab3")
+    return write_table(table, out, "dough_tab3")
 
 
-def make_dough_tab4(s: DoughSummary, output_dir):
+def make_dough_tab4(s: DoughSummary, out: Output):
     """Attack statistics per class of the main models (mean over seeds)."""
     rows = []
     for d in s.datasets:
@@ -225,7 +254,7 @@ def make_dough_tab4(s: DoughSummary, output_dir):
                   "the model gave that class before any step (their delta is 0); mean over seeds. Last column, "
                   "claim B1: in how many seeds the patterns of the even and odd starts of the bank pick each "
                   "other's class as the nearest (largest r), both ways.", digits=2)
-    return write_table(table, output_dir, "dough_tab4")
+    return write_table(table, out, "dough_tab4")
 
 
 def split_half_identified(s: DoughSummary, d, arch) -> np.ndarray | None:
@@ -239,7 +268,7 @@ def split_half_identified(s: DoughSummary, d, arch) -> np.ndarray | None:
     return sum((nearest_identifies(m) & nearest_identifies(m.T)).astype(int) for m in matrices)
 
 
-def make_dough_tab5(s: DoughSummary, output_dir):
+def make_dough_tab5(s: DoughSummary, out: Output):
     """Claim B5: transfer of class patterns between models against norm-matched random patterns."""
     rows = []
     for d in s.datasets:
@@ -261,10 +290,10 @@ def make_dough_tab5(s: DoughSummary, output_dir):
                   "classifies as c after adding model X's class pattern of c (scaled to X's median perturbation "
                   "norm), against a Gaussian pattern of the same norm; main models, X != Y. Rule: difference "
                   ">= 0.20 over all pairs.")
-    return write_table(table, output_dir, "dough_tab5")
+    return write_table(table, out, "dough_tab5")
 
 
-def make_dough_tab6(s: DoughSummary, output_dir):
+def make_dough_tab6(s: DoughSummary, out: Output):
     """Claim B6: a classifier trained only on adversarial examples evolved from noise."""
     cfg = s.config
     rows = []
@@ -280,5 +309,5 @@ def make_dough_tab6(s: DoughSummary, output_dir):
                   f"({cfg.classifier_config}) trained only on the successful evolutions of "
                   f"{10 * cfg.classifier_per_class} uniform-noise starts toward their target class in the "
                   f"source model (MNIST), labelled with that class; tested on the real MNIST test set.")
-    return write_table(table, output_dir, "dough_tab6")
+    return write_table(table, out, "dough_tab6")
 

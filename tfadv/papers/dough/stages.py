@@ -12,6 +12,8 @@ models, so they are measured here too.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -36,6 +38,57 @@ def start_bank(cfg: DoughConfig) -> np.ndarray:
     return np.concatenate([noise, constants])
 
 
+def _bank_settings(cfg: DoughConfig, kappa: float | None):
+    return dataclasses.replace(cfg.attack, stop="confidence" if kappa else "argmax", kappa=kappa)
+
+
+def bank_path(output_dir, cfg: DoughConfig, entry: ModelEntry, dataset: str, stop: str, kappa: float | None,
+              model_fingerprint: str) -> Path:
+    """Where one bank evolution is cached: keyed by its model's fingerprint and the settings."""
+    cache_key = artifacts.config_key({
+        "model": model_fingerprint,
+        "settings": _bank_settings(cfg, kappa).to_dict(), "n_noise": cfg.n_noise, "constants": list(cfg.constants),
+        "bank_seed": cfg.bank_seed, "engine": VERSION,
+    })
+    return artifacts.attack_path(output_dir, "dough",
+                                 f"{entry.arch}__{dataset}__{entry.config}__s{entry.seed}__{stop}", cache_key)
+
+
+def bank_jobs(cfg: DoughConfig) -> list[tuple[str, ModelEntry, str, float | None]]:
+    """Every bank evolution: (dataset, model entry, stop rule, kappa); main models under every stop rule."""
+    rules = stop_rules(cfg)
+    return [(d, e, stop, kappa) for d in cfg.datasets for e in model_entries(cfg)
+            for stop, kappa in (rules if e.role == "main" else rules[:1])]
+
+
+def classifier_paths(output_dir, cfg: DoughConfig, entry: ModelEntry, model_fingerprint: str) -> tuple[Path, Path]:
+    """B6's cached evolutions (``.npz``) and classifier result (``.json``) for one source model."""
+    cache_key = artifacts.config_key({
+        "model": model_fingerprint,
+        "settings": cfg.attack.to_dict(), "n": cfg.classifier_per_class * 10,
+        "classifier": [cfg.classifier_arch, cfg.classifier_config], "engine": VERSION,
+    })
+    name = f"classifier__{entry.arch}__{entry.config}__s{entry.seed}"
+    evo_path = artifacts.attack_path(output_dir, "dough", name, cache_key)
+    return evo_path, evo_path.with_suffix(".json")
+
+
+def cache_paths(cfg: DoughConfig, output_dir, fingerprint: Callable[[ModelKey], str | None]) -> list[Path]:
+    """Every attack file these settings read, without training or attacking (``reproduce --clean``).
+
+    ``fingerprint`` gives a model's fingerprint, or None when its file is
+    missing (then no cached result of that model can be read).
+    """
+    out = []
+    for d, e, stop, kappa in bank_jobs(cfg):
+        if (fp := fingerprint(e.key(d))) is not None:
+            out.append(bank_path(output_dir, cfg, e, d, stop, kappa, fp))
+    for e in classifier_sources(cfg):
+        if (fp := fingerprint(e.key(CLASSIFIER_DATASET))) is not None:
+            out += classifier_paths(output_dir, cfg, e, fp)
+    return out
+
+
 def evolve_bank(ctx: RunContext, cfg: DoughConfig, entry: ModelEntry, dataset: str, stop: str,
                 kappa: float | None, *, force: bool = False) -> EvolutionResult | None:
     """Every start of the bank evolved toward every class on one model (cached).
@@ -47,15 +100,9 @@ def evolve_bank(ctx: RunContext, cfg: DoughConfig, entry: ModelEntry, dataset: s
     model, _ = ctx.models.get(key, gated=entry.gated)
     if model is None:
         return None
-    settings = dataclasses.replace(cfg.attack, stop="confidence" if kappa else "argmax", kappa=kappa)
+    settings = _bank_settings(cfg, kappa)
     starts = start_bank(cfg)
-    cache_key = artifacts.config_key({
-        "model": ctx.models.fingerprint(key),
-        "settings": settings.to_dict(), "n_noise": cfg.n_noise, "constants": list(cfg.constants),
-        "bank_seed": cfg.bank_seed, "engine": VERSION,
-    })
-    path = artifacts.attack_path(ctx.output_dir, "dough",
-                                 f"{entry.arch}__{dataset}__{entry.config}__s{entry.seed}__{stop}", cache_key)
+    path = bank_path(ctx.output_dir, cfg, entry, dataset, stop, kappa, ctx.models.fingerprint(key))
 
     def compute():
         x = np.tile(starts, (10, 1, 1))
@@ -159,14 +206,7 @@ def classifier_accuracy(ctx: RunContext, cfg: DoughConfig, entry: ModelEntry) ->
     if model is None:
         return ClassifierResult(float("nan"), 0)
     n = cfg.classifier_per_class * 10
-    cache_key = artifacts.config_key({
-        "model": ctx.models.fingerprint(key),
-        "settings": cfg.attack.to_dict(), "n": n, "classifier": [cfg.classifier_arch, cfg.classifier_config],
-        "engine": VERSION,
-    })
-    name = f"classifier__{entry.arch}__{entry.config}__s{entry.seed}"
-    evo_path = artifacts.attack_path(ctx.output_dir, "dough", name, cache_key)
-    result_path = evo_path.with_suffix(".json")
+    evo_path, result_path = classifier_paths(ctx.output_dir, cfg, entry, ctx.models.fingerprint(key))
 
     def evolve_starts():
         starts = make_starts("uniform", n, cfg.bank_seed + 1)
@@ -201,8 +241,7 @@ def summarize(cfg: DoughConfig, ctx: RunContext) -> DoughSummary:
     entries = model_entries(cfg)
     rules = stop_rules(cfg)
     models, patterns, stats = {}, {}, {}
-    jobs = [(d, e, stop, kappa) for d in cfg.datasets for e in entries
-            for stop, kappa in (rules if e.role == "main" else rules[:1])]
+    jobs = bank_jobs(cfg)
     report = ctx.progress_line("paper B evolutions")
     for n, (d, e, stop, kappa) in enumerate(jobs):
         if report:

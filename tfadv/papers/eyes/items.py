@@ -1,7 +1,8 @@
 """Paper A's figures and tables (``eyes_*`` of PROTOCOL.md section 5), from its summary.
 
-Each ``make_<id>(s, output_dir)`` draws from an ``EyesSummary`` and returns
-the files it wrote.
+Each ``make_<id>(s, out)`` draws from an ``EyesSummary`` into ``out``
+(a ``tfadv.outputs.Output``: the folder and the preset, shown on every item)
+and returns the files it wrote.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from tfadv.analysis import mean_sd, nanmean, verdict, wilson_interval
 from tfadv.papers.eyes import claims as ea
 from tfadv.papers.eyes.summary import DEEP, GROUPS, RELU, SHALLOW, TRAINED, UNTRAINED, EyesSummary
 from tfadv.figures import heatmap, image_grid, new_figure, plot_eyes_fig1, plot_eyes_fig4, save_figure
+from tfadv.outputs import Output
 from tfadv.tables import Table, write_table
 
 DIGITS = [str(d) for d in range(10)]
@@ -28,7 +30,7 @@ def _take(s, key, group, net, digit):
     return values[group, net, r, digit] if r is not None else np.full(values.shape[4:], np.nan)
 
 
-def make_eyes_fig1(s, output_dir):
+def make_eyes_fig1(s, out: Output):
     """(a) one adversarial for 2, shallow; (b) the average for 2; (c), (d) the same for 4, deep."""
     panels = []
     for net, digit in ((SHALLOW, 2), (DEEP, 4)):
@@ -46,7 +48,7 @@ def make_eyes_fig1(s, output_dir):
     fig = new_figure(7.0, 7.0)
     plot_eyes_fig1(fig, panels)
     fig.suptitle("Paper A, figure 1 (round 0): single adversarial examples and their averages", fontsize=10)
-    return save_figure(fig, output_dir, "eyes_fig1")
+    return save_figure(fig, out, "eyes_fig1")
 
 
 def _average_rows(s, group):
@@ -62,7 +64,7 @@ def _average_rows(s, group):
     return rows
 
 
-def make_eyes_fig2(s, output_dir):
+def make_eyes_fig2(s, out: Output):
     """Averaged adversarial image of every digit per net, with MNIST class means below."""
     rows = _average_rows(s, TRAINED) + _average_rows(s, UNTRAINED)
     rows.append(("MNIST class\nmean", s.class_means, None, None))
@@ -70,10 +72,10 @@ def make_eyes_fig2(s, output_dir):
     image_grid(fig, rows, DIGITS)
     fig.suptitle("Averaged adversarial images per digit (caption: the net's confidence in the digit; "
                  "each row has its own grey scale)", fontsize=9)
-    return save_figure(fig, output_dir, "eyes_fig2")
+    return save_figure(fig, out, "eyes_fig2")
 
 
-def make_eyes_fig3(s, output_dir):
+def make_eyes_fig3(s, out: Output):
     """Persistence heatmaps: across rounds, across nets, against class means and controls."""
     p = ea.persistence(s, TRAINED)
     control = ea.cross_net_matrix(s, UNTRAINED)
@@ -95,10 +97,10 @@ def make_eyes_fig3(s, output_dir):
     fig.colorbar(im, ax=list(axes.ravel()), shrink=0.7, label="Pearson r of averaged images")
     fig.suptitle("Persistence of averaged adversarial images (r averaged over rounds; diagonal = same digit)",
                  fontsize=10)
-    return save_figure(fig, output_dir, "eyes_fig3")
+    return save_figure(fig, out, "eyes_fig3")
 
 
-def make_eyes_fig4(s, output_dir):
+def make_eyes_fig4(s, out: Output):
     """Success rate against step budget, per digit, per net (mean over rounds)."""
     curves = np.stack([nanmean(np.where(s.used[TRAINED, n][:, None, None],
                                             s.budget_curve[TRAINED, n], np.nan), axis=0)
@@ -107,10 +109,10 @@ def make_eyes_fig4(s, output_dir):
     names = [s.net_name(TRAINED, n) for n in range(2)]
     plot_eyes_fig4(fig, s.budgets, curves, names)
     fig.suptitle("Success of evolving uniform noise into each digit, against the step budget", fontsize=10)
-    return save_figure(fig, output_dir, "eyes_fig4")
+    return save_figure(fig, out, "eyes_fig4")
 
 
-def make_eyes_tab1(s, output_dir):
+def make_eyes_tab1(s, out: Output):
     """Success rate per digit and net: mean and sd over rounds, pooled Wilson 95% interval."""
     rate = ea.success_rates(s, TRAINED)
     rows = []
@@ -127,10 +129,10 @@ def make_eyes_tab1(s, output_dir):
                         for c in ("success mean", "sd over rounds", "Wilson 95% (pooled)", "found/attempts")]
     table = Table(tuple(cols), tuple(rows), "Paper A: success rate of evolving uniform noise into each digit "
                   "(trained sigmoid nets; mean and sd over training rounds).")
-    return write_table(table, output_dir, "eyes_tab1")
+    return write_table(table, out, "eyes_tab1")
 
 
-def make_eyes_tab2(s, output_dir):
+def make_eyes_tab2(s, out: Output):
     """Confidence of each averaged image, and of typical single adversarial examples."""
     rows = []
     for n, name in enumerate(("shallow", "deep")):
@@ -149,10 +151,10 @@ def make_eyes_tab2(s, output_dir):
             "first single example confidence (round 0)", "median single confidence", "paper: averaged", "paper: single")
     table = Table(cols, tuple(rows), "Paper A: the net's confidence in the target digit for averaged "
                   "adversarial images and for single adversarial examples.")
-    return write_table(table, output_dir, "eyes_tab2")
+    return write_table(table, out, "eyes_tab2")
 
 
-def make_eyes_tab3(s, output_dir):
+def make_eyes_tab3(s, out: Output):
     """The persistence numbers behind eyes_fig3."""
     p = ea.persistence(s, TRAINED)
     rows = []
@@ -165,10 +167,10 @@ def make_eyes_tab3(s, output_dir):
             "largest r shallow vs deep, other digit", "r shallow vs deep, untrained controls",
             "r trained vs untrained (same net)")
     table = Table(cols, tuple(rows), "Paper A: persistence of averaged adversarial images (Pearson r).")
-    return write_table(table, output_dir, "eyes_tab3")
+    return write_table(table, out, "eyes_tab3")
 
 
-def make_eyes_tab4(s, output_dir):
+def make_eyes_tab4(s, out: Output):
     """Sensitivity of claims A1 and A5 to the attack's settings (round 0)."""
     rows = []
     variants = [("baseline (main search, round 0)", None)] + [
@@ -194,16 +196,16 @@ def make_eyes_tab4(s, output_dir):
             "deep digits >= 0.9", "A5 verdict", "shallow success 0/1/4/8", "deep success 0/1/4/8")
     table = Table(cols, tuple(rows), "Paper A: sensitivity of claims A1 and A5 to the attack's settings "
                   "(one setting changed at a time; variants use fewer successes per digit, see the manifest).")
-    return write_table(table, output_dir, "eyes_tab4")
+    return write_table(table, out, "eyes_tab4")
 
 
-def make_eyes_act(s, output_dir):
+def make_eyes_act(s, out: Output):
     """The same analyses for the ReLU variants (paper A's activation-function study)."""
     rows = _average_rows(s, RELU) + [("MNIST class\nmean", s.class_means, None, None)]
     fig = new_figure(12.0, 1.35 * len(rows) + 0.6)
     image_grid(fig, rows, DIGITS)
     fig.suptitle("ReLU variants: averaged adversarial images per digit (caption: confidence)", fontsize=9)
-    paths = save_figure(fig, output_dir, "eyes_act")
+    paths = save_figure(fig, out, "eyes_act")
 
     relu_claims = ea.claims(s, RELU)
     sig_claims = {c.id: c for c in ea.claims(s, TRAINED)}
@@ -222,4 +224,4 @@ def make_eyes_act(s, output_dir):
             "r shallow vs deep")
     table = Table(cols, tuple(rows), "Paper A's analyses on the ReLU variants (softmax outputs; same attack). "
                   "A4 here omits the untrained-control comparison (the controls are sigmoid nets).")
-    return paths + write_table(table, output_dir, "eyes_act")
+    return paths + write_table(table, out, "eyes_act")

@@ -10,6 +10,8 @@ then the ``eyes_tab4`` sensitivity variants on round 0 of the trained nets.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -84,17 +86,32 @@ def jobs(cfg: EyesConfig) -> list[SearchJob]:
     return out
 
 
+def search_path(output_dir, job: SearchJob, model_fingerprint: str) -> Path:
+    """Where one search is cached: keyed by its model's fingerprint (``ModelBank.fingerprint``) and settings."""
+    key = artifacts.config_key({
+        "model": model_fingerprint, "digit": job.digit, "settings": job.settings.to_dict(),
+        "n_success": job.n_success, "max_attempts": job.max_attempts, "seed": job.seed, "engine": VERSION,
+    })
+    m = job.model
+    return artifacts.attack_path(output_dir, "eyes", f"{m.model}__{m.config}__s{m.seed}__d{job.digit}", key)
+
+
+def cache_paths(cfg: EyesConfig, output_dir, fingerprint: Callable[[ModelKey], str | None]) -> list[Path]:
+    """Every search file these settings read, without training or attacking (``reproduce --clean``).
+
+    ``fingerprint`` gives a model's fingerprint, or None when its file is
+    missing (then the model would be trained again, and no cached search of
+    it can be read).
+    """
+    return [search_path(output_dir, job, fp) for job in jobs(cfg) if (fp := fingerprint(job.model)) is not None]
+
+
 def run_search(ctx: RunContext, job: SearchJob) -> SearchResult | None:
     """Runs (or reuses) one search; None when its model is below its floor."""
     model, _ = ctx.models.get(job.model, gated=job.gated)
     if model is None:
         return None
-    key = artifacts.config_key({
-        "model": ctx.models.fingerprint(job.model), "digit": job.digit, "settings": job.settings.to_dict(),
-        "n_success": job.n_success, "max_attempts": job.max_attempts, "seed": job.seed, "engine": VERSION,
-    })
-    m = job.model
-    path = artifacts.attack_path(ctx.output_dir, "eyes", f"{m.model}__{m.config}__s{m.seed}__d{job.digit}", key)
+    path = search_path(ctx.output_dir, job, ctx.models.fingerprint(job.model))
 
     def compute():
         return evolve_until(

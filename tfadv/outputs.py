@@ -1,0 +1,39 @@
+"""Where a figure or table goes, and the preset that made it (so every item can say so).
+
+``Pipeline.make`` hands each item an ``Output``; ``figures.save_figure`` puts
+its ``note`` in the figure's footer and ``tables.write_table`` in the table's
+caption, so an item of a smoke-size run never looks like a paper-scale one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+PAPER_SCALE = "paper"  # the one preset whose numbers speak to the papers (tfadv.config.PRESETS)
+
+
+def is_smoke(preset: str) -> bool:
+    """Whether ``preset`` is a smoke-size run (every preset but ``paper``)."""
+    return preset != PAPER_SCALE
+
+
+@dataclasses.dataclass(frozen=True)
+class Output:
+    """An item's destination.
+
+    Attributes:
+      folder: the run's output folder (figures go to ``figures/``, tables to
+        ``tables/``).
+      preset: the name of the preset whose run draws the item.
+    """
+
+    folder: Path
+    preset: str
+
+    def note(self) -> str:
+        """One sentence naming the preset; for a smoke-size preset, saying what that means."""
+        if not is_smoke(self.preset):
+            return f"Preset {self.preset}."
+        return (f"Preset {self.preset}: a smoke-size run whose numbers say nothing about the papers "
+                f"(preset {PAPER_SCALE} is the paper-scale run).")
