@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from tfadv import analysis
+from tfadv import analysis, verdicts
 
 
 # ---------------------------------------------------------------- similarity
@@ -137,11 +137,11 @@ def test_mean_sd_ignores_nan():
 
 
 def test_verdict_from_checks():
-    ok, bad = analysis.Check("ok", True), analysis.Check("bad", False)
-    assert analysis.verdict([ok, ok]) == "reproduced"
-    assert analysis.verdict([ok, bad]) == "partly"
-    assert analysis.verdict([bad, bad]) == "not reproduced"
-    assert analysis.verdict([]) == "not reproduced"
+    ok, bad = verdicts.Check("ok", True), verdicts.Check("bad", False)
+    assert verdicts.verdict([ok, ok]) == "reproduced"
+    assert verdicts.verdict([ok, bad]) == "partly"
+    assert verdicts.verdict([bad, bad]) == "not reproduced"
+    assert verdicts.verdict([]) == "not reproduced"
 
 
 @pytest.mark.parametrize("r, success, expected", [
@@ -150,16 +150,16 @@ def test_verdict_from_checks():
 ])
 def test_a_number_crossing_the_threshold_flips_the_verdict(r, success, expected):
     r, success = np.float64(r), np.float32(success)
-    checks = (analysis.Check("mean r >= 0.8", r >= 0.8, {"r": r}),
-              analysis.Check("success(1) < 0.5", success < 0.5, {"success": success}))
+    checks = (verdicts.Check("mean r >= 0.8", r >= 0.8, {"r": r}),
+              verdicts.Check("success(1) < 0.5", success < 0.5, {"success": success}))
     assert [type(c.passed) for c in checks] == [bool, bool]  # coerced from np.bool_
-    claim = analysis.Claim("A3", "eyes", "patterns persist", "mean r >= 0.8 and success(1) < 0.5", checks)
+    claim = verdicts.Claim("A3", "eyes", "patterns persist", "mean r >= 0.8 and success(1) < 0.5", checks)
     assert claim.verdict == expected
 
 
 def test_claim_to_dict_is_json_ready():
-    checks = (analysis.Check("r >= 0.8", np.bool_(True), {"r": np.float32(0.875), "per_digit": np.array([0.9, np.nan])}),)
-    claim = analysis.Claim("B1", "dough", "unique patterns", "10 of 10", checks,
+    checks = (verdicts.Check("r >= 0.8", np.bool_(True), {"r": np.float32(0.875), "per_digit": np.array([0.9, np.nan])}),)
+    claim = verdicts.Claim("B1", "dough", "unique patterns", "10 of 10", checks,
                            measured={"n": np.int64(10), np.int64(3): (np.float64(np.nan), 1.0)},
                            paper_numbers={"confidence": [0.9872, float("inf")]}, headline="r 0.88")
     d = claim.to_dict()
@@ -168,6 +168,24 @@ def test_claim_to_dict_is_json_ready():
         "id": "B1", "paper": "dough", "claim": "unique patterns", "rule": "10 of 10", "verdict": "reproduced",
         "checks": [{"name": "r >= 0.8", "passed": True, "numbers": {"r": 0.875, "per_digit": [0.9, None]}}],
         "measured": {"n": 10, "3": [None, 1.0]},
-        "paper_numbers": {"confidence": [0.9872, None]}, "headline": "r 0.88",
+        "paper_numbers": {"confidence": [0.9872, None]}, "headline": "r 0.88", "readings": [], "robust": True,
     }
     assert type(d["measured"]["n"]) is int and type(d["checks"][0]["passed"]) is bool
+
+
+def test_a_claim_with_readings_is_robust_only_when_every_reading_agrees():
+    ok, bad = verdicts.Check("ok", True, {"r": 0.9}), verdicts.Check("bad", False, {"r": 0.1})
+    checks = (ok,)
+    primary = verdicts.Reading("primary", {}, checks, "r 0.9")
+    same = verdicts.Reading("other", {"setting": "b"}, (ok,), measured={"n": 3})
+    other = verdicts.Reading("worse", {"setting": "c"}, (ok, bad))
+    robust = verdicts.Claim("X1", "p", "c", "r", checks, readings=(primary, same))
+    fragile = verdicts.Claim("X1", "p", "c", "r", checks, readings=(primary, same, other))
+    assert robust.robust and not fragile.robust
+    d = fragile.to_dict()
+    assert [(r["name"], r["verdict"]) for r in d["readings"]] == [
+        ("primary", "reproduced"), ("other", "reproduced"), ("worse", "partly")]
+    assert d["readings"][1]["numbers"] == {"ok": {"passed": True, "r": 0.9}, "n": 3}
+    assert d["readings"][2]["settings"] == {"setting": "c"} and d["robust"] is False
+    with pytest.raises(ValueError, match="first reading must be the primary"):
+        verdicts.Claim("X1", "p", "c", "r", checks, readings=(same, primary))

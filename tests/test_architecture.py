@@ -19,7 +19,8 @@ NUMPY_ONLY = (
     "tfadv.engine.scheduler", "tfadv.engine.validate",
     "tfadv.papers.eyes.claims", "tfadv.papers.eyes.summary", "tfadv.papers.eyes.items",
     "tfadv.papers.dough.claims", "tfadv.papers.dough.summary", "tfadv.papers.dough.items",
-    "tfadv.papers.dough.plan", "tfadv.papers.eyes.search",
+    "tfadv.papers.dough.plan", "tfadv.papers.eyes.search", "tfadv.papers.eyes.readings", "tfadv.verdicts",
+    "tfadv.engine.rules", "tfadv.outputs",
 )
 # The entry points: the only modules that may import absl (STYLE.md: library code never reads FLAGS).
 ENTRY_POINTS = {"tfadv.flags", "tfadv.reproduce", "tfadv.train"}

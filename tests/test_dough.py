@@ -181,3 +181,20 @@ def test_summarize_end_to_end_with_a_model_below_its_floor(tmp_path):
     assert [c.to_dict() for c in PAPER.claims(again)] == [c.to_dict() for c in claims.values()]
     for item in PAPER.items:
         assert all(p.stat().st_size > 0 for p in item.make(s, Output(tmp_path, "quick"))), item.id
+
+
+def test_b5_norms_leave_out_starts_already_in_the_class():
+    """Zero-step successes have a zero perturbation; the median is over the starts that were moved."""
+    n = 6
+    x_start = np.zeros((n, 2), np.float32)
+    x_final = x_start.copy()
+    x_final[1:4, 0] = [3.0, 4.0, 5.0]  # three moved starts toward class 0 (norms 3, 4, 5)
+    x_final[5, 1] = 7.0  # class 1: one moved start, one that failed (index 4, norm 0 too)
+    result = EvolutionResult(x_start=x_start, x_final=x_final, target=np.array([0, 0, 0, 0, 1, 1]),
+                             success=np.array([True, True, True, True, False, True]),
+                             steps=np.array([0, 5, 9, 12, 40, 3]), confidence=np.ones(n, np.float32),
+                             predicted=np.array([0, 0, 0, 0, 2, 1]))
+    norms = stages.class_median_norms(result)
+    assert norms[0] == pytest.approx(4.0)  # median of 3, 4, 5; the zero-step start (norm 0) left out
+    assert norms[1] == pytest.approx(7.0)
+    assert np.isnan(norms[2:]).all()

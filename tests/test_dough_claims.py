@@ -241,3 +241,49 @@ def test_a_summary_file_missing_a_value_cannot_be_loaded(tmp_path, damage):
     np.savez(tmp_path / "broken.npz", **arrays)
     with pytest.raises(KeyError):
         DoughSummary.load(tmp_path / "broken.npz")
+
+
+def _reading(c, name):
+    return next(r for r in c.readings if r.name == name)
+
+
+def test_b2_read_over_all_variants_together():
+    """One variant at r ~ 0 fails it per variant; pooled with the 10 others it can still pass."""
+    s = summary()
+    for k in [k for k in s.patterns if k.method == "top-1"]:
+        s.patterns[k] = np.random.default_rng(1).normal(size=(10, 784))
+    b2 = claim(s, "B2")
+    overall = _reading(b2, "B2: mean over all variants")
+    assert b2.verdict == "partly" and overall.verdict == "reproduced" and not b2.robust
+    per_variant = {c.name: c.numbers["mean_r"] for c in b2.checks}
+    assert overall.checks[0].numbers["variants"] == len(per_variant) == 10
+    assert overall.checks[0].numbers["mean_r"] == pytest.approx(np.mean(list(per_variant.values())))
+
+
+def test_b4_read_by_columns():
+    """Two class patterns both nearest to dataset pattern 0: rows still find their own class for 9,
+    but dataset pattern 1's nearest class pattern is no longer class 1 -- and vice versa by construction."""
+    s = summary()
+    for k in [k for k in s.patterns if k.model.config in ("long_cosine", "default") and k.model.dataset == "mnist"
+              and k.method == "mean" and k.k == "all" and k.stop == "argmax"]:
+        p = s.patterns[k].copy()
+        p[1] = s.derived[("mnist", "mean_diff")][0] * 3  # class 1's pattern is dataset pattern 0, stronger
+        s.patterns[k] = p
+    b4 = claim(s, "B4")
+    rows = {c.name: c.numbers["classes"] for c in b4.checks if "classes" in c.numbers}
+    columns = {c.name: c.numbers["classes"] for c in _reading(b4, "B4: by columns").checks if "classes" in c.numbers}
+    mnist_rows = [v for n, v in rows.items() if n.startswith("mnist")]
+    mnist_cols = [v for n, v in columns.items() if n.startswith("mnist")]
+    assert mnist_rows == [9, 9]  # class 1's row points at 0: 9 of 10 by rows
+    assert mnist_cols == [8, 8]  # columns 0 and 1 both lose: 8 of 10 by columns
+    assert b4.verdict == "reproduced" and _reading(b4, "B4: by columns").verdict == "partly"
+
+
+def test_settings_readings_judge_every_paper_b_claim():
+    other = summary(seed=3)
+    other.transfers["mnist"] = dataclasses.replace(other.transfers["mnist"],
+                                                   random_rate=np.full_like(other.transfers["mnist"].rate, 0.55))
+    claims = dc.claims(summary(), settings={"starts: test images": ({"B starts": "test images"}, other)})
+    assert all(c.readings[-1].name == "starts: test images" and c.readings[0].checks is c.checks for c in claims)
+    b5 = {c.id: c for c in claims}["B5"]
+    assert b5.verdict == "reproduced" and b5.readings[-1].verdict == "partly" and not b5.robust

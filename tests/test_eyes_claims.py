@@ -32,7 +32,6 @@ def summary(seed=0):
     s.attempts[:, :, :, [1, 4]] = 1000  # 10% for 1 and 4, 50% elsewhere
     s.avg_confidence[:] = 0.95
     s.single_confidence[:] = 0.02
-    s.median_confidence[:] = 0.03
     s.used[:] = True
     s.class_means[:] = rng.normal(size=(10, 784))
     return s
@@ -155,3 +154,48 @@ def test_summary_round_trips_and_a_missing_field_raises(tmp_path):
     np.savez(tmp_path / "broken.npz", **arrays)
     with pytest.raises(TypeError, match="avg_confidence"):
         EyesSummary.load(tmp_path / "broken.npz")
+
+
+def _reading(claim, name):
+    return next(r for r in claim.readings if r.name == name)
+
+
+def test_a4_reading_of_a_missing_untrained_control():
+    """NaN control r: the primary reading fails the digit, 'no evidence' lets the other comparisons decide."""
+    s = summary()
+    s.average[UNTRAINED, :, :, :3] = np.nan  # the controls found nothing for digits 0, 1 and 2
+    a4 = {c.id: c for c in ea.claims(s)}["A4"]
+    assert a4.verdict == "not reproduced" and a4.checks[0].numbers["digits"] == 7
+    lenient = _reading(a4, "A4 control: no evidence")
+    assert lenient.verdict == "reproduced" and lenient.checks[0].numbers["digits"] == 10
+    assert lenient.settings == {"A4 missing control": ea.READINGS["a4_no_evidence"]}
+    assert not a4.robust
+    assert "no control r, read as no evidence against it: 3/10" in lenient.headline
+
+
+def test_a5_reading_per_round():
+    """One round where 4 beats 0 and 8: the pooled rate still passes, 'every round' does not."""
+    s = summary()
+    s.attempts[TRAINED, DEEP, 1, 4] = 150  # round 1 of the deep net: success(4) 0.67 > 0.5
+    a5 = {c.id: c for c in ea.claims(s)}["A5"]
+    assert a5.verdict == "reproduced"  # pooled: (0.1 + 0.67 + 0.1) / 3 = 0.29 < 0.5
+    per_round = _reading(a5, "A5: every round")
+    assert [c.passed for c in per_round.checks] == [True, False]
+    assert per_round.checks[1].numbers == {"rounds_held": R - 1, "rounds": R}
+    assert per_round.verdict == "partly" and not a5.robust
+
+
+def test_settings_readings_judge_every_claim_on_their_own_results():
+    primary, other = summary(), summary(seed=1)
+    other.avg_confidence[TRAINED, SHALLOW, :, 2] = 0.5
+    claims = ea.claims(primary, settings={"stop: budget": ({"A stop rule": "fixed budget"}, other)})
+    for c in claims:
+        names = [r.name for r in c.readings]
+        assert names[0] == "primary" and names[-1] == "stop: budget" and len(names) >= 2
+        assert c.readings[0].checks is c.checks
+    a1 = claims[0]
+    assert a1.verdict == "reproduced" and _reading(a1, "stop: budget").verdict == "partly"
+    d = a1.to_dict()
+    assert d["robust"] is False
+    assert d["readings"][-1]["settings"] == {"A stop rule": "fixed budget"}
+    assert d["readings"][-1]["numbers"]["(shallow, 2) >= 0.90"] == {"passed": False, "confidence": 0.5}

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tfadv import artifacts
-from tfadv.analysis import VERDICTS
+from tfadv.verdicts import VERDICTS
 from tfadv.config import get_preset
 from tfadv.context import RunContext
 from tfadv.pipeline import Pipeline

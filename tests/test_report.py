@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 from tfadv.registry import PAPERS, all_items
-from tfadv.analysis import Check, Claim
+from tfadv.verdicts import Check, Claim
 from tfadv.check import compare_claims
 from tfadv.report import results_table, write_report
 

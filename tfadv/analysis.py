@@ -1,10 +1,9 @@
-"""Statistics and the claim-verdict machinery (numpy only).
+"""Statistics of patterns and success rates (numpy only).
 
 PROTOCOL.md sections 4-6: similarity of patterns is the Pearson r of their
-pixels; success rates come with Wilson intervals and step-budget curves; each
-claim's pre-registered rule becomes a list of ``Check``s whose outcomes give
-the ``Claim``'s verdict. The per-claim logic lives with the stages that own
-the results; this module stays generic.
+pixels; success rates come with Wilson intervals and step-budget curves.
+Verdicts are built from them in ``tfadv.verdicts``; the per-claim logic lives
+with the stages that own the results; this module stays generic.
 
 Patterns and images are arrays whose trailing axes are pixels, e.g.
 ``(N, 28, 28)`` or ``(N, 784)``; functions flatten them as needed. This
@@ -13,15 +12,9 @@ module never imports TensorFlow.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
-
-REPRODUCED = "reproduced"
-NOT_REPRODUCED = "not reproduced"
-PARTLY = "partly"
-VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED)
 
 
 # ---------------------------------------------------------------- similarity
@@ -264,100 +257,8 @@ def mean_sd(values, axis: int = 0):
     return mean, sd
 
 
-# ---------------------------------------------------------------- verdicts
-
-
-@dataclasses.dataclass(frozen=True)
-class Check:
-    """One pre-registered condition of a claim's rule (PROTOCOL.md section 6).
-
-    Attributes:
-      name: what is checked, e.g. ``"confidence(shallow, 2) >= 0.90"``.
-      passed: whether it holds (coerced to a plain bool).
-      numbers: the measured numbers the outcome rests on.
-    """
-
-    name: str
-    passed: bool
-    numbers: dict = dataclasses.field(default_factory=dict)
-
-    def __post_init__(self):
-        object.__setattr__(self, "passed", bool(self.passed))
-
-
-def verdict(checks) -> str:
-    """The verdict of a claim from its checks (PROTOCOL.md section 6).
-
-    Returns:
-      ``"reproduced"`` when every check passes, ``"not reproduced"`` when none
-      does (or there are no checks), ``"partly"`` otherwise.
-    """
-    outcomes = [check.passed for check in checks]
-    if outcomes and all(outcomes):
-        return REPRODUCED
-    if not any(outcomes):
-        return NOT_REPRODUCED
-    return PARTLY
-
-
-@dataclasses.dataclass(frozen=True)
-class Claim:
-    """A paper's claim, its rule, and what the results say (``claims.json``).
-
-    Attributes:
-      id: the claim id of PROTOCOL.md section 6, e.g. ``"A3"``.
-      paper: the paper id, ``"eyes"`` or ``"dough"``.
-      claim: the claim in words.
-      rule: the pre-registered rule in words.
-      checks: the rule's checks, evaluated on the results.
-      measured: the numbers measured for the claim.
-      paper_numbers: the numbers the paper reports, for comparison.
-      headline: the rule's key numbers in one line (README and report tables).
-    """
-
-    id: str
-    paper: str
-    claim: str
-    rule: str
-    checks: tuple[Check, ...]
-    measured: dict = dataclasses.field(default_factory=dict)
-    paper_numbers: dict = dataclasses.field(default_factory=dict)
-    headline: str = ""
-
-    @property
-    def verdict(self) -> str:
-        return verdict(self.checks)
-
-    def to_dict(self) -> dict:
-        """A JSON-ready dict: plain Python values, non-finite floats as None."""
-        return _jsonable({
-            "id": self.id,
-            "paper": self.paper,
-            "claim": self.claim,
-            "rule": self.rule,
-            "verdict": self.verdict,
-            "checks": [dataclasses.asdict(check) for check in self.checks],
-            "measured": self.measured,
-            "paper_numbers": self.paper_numbers,
-            "headline": self.headline,
-        })
-
-
 def fmt(value, digits: int = 2) -> str:
     """A number for a headline: fixed decimals, an em dash for NaN or None."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "\u2014"
     return f"{value:.{digits}f}"
-
-
-def _jsonable(obj):
-    """Numpy values to plain Python, tuples to lists, NaN/inf to None."""
-    if isinstance(obj, dict):
-        return {k if isinstance(k, str) else str(_jsonable(k)): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, np.ndarray)):
-        return [_jsonable(v) for v in (obj.tolist() if isinstance(obj, np.ndarray) else obj)]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj

@@ -53,19 +53,12 @@ def model_fingerprints(output_dir) -> Callable[[ModelKey], str | None]:
     return fingerprint
 
 
-def _summary_path(output_dir, paper: Paper, preset: Preset, fingerprints: list[str]) -> Path:
-    # The key of ``Pipeline.summary``; tests/test_entry_points.py pins that the two agree.
-    from tfadv.pipeline import SUMMARY_FORMAT
-
-    key = artifacts.config_key({
-        "config": repr(paper.config(preset)), "floors": preset.enforce_floors, "engine": paper.version,
-        "models": fingerprints, "format": SUMMARY_FORMAT,
-    })
-    return artifacts.summary_path(output_dir, paper.id, key)
 
 
 def used_files(output_dir, presets: Iterable[Preset], papers: tuple[Paper, ...] = PAPERS) -> set[Path]:
     """Every cache file that a run of ``papers`` at one of ``presets`` would read."""
+    from tfadv.pipeline import summary_path  # the key the run uses
+
     fingerprint = model_fingerprints(output_dir)
     used = set()
     for preset in presets:
@@ -75,9 +68,10 @@ def used_files(output_dir, presets: Iterable[Preset], papers: tuple[Paper, ...] 
             used |= {artifacts.model_path(output_dir, key) for key in needed}
             stages = importlib.import_module(paper.summarize.__module__)  # the paper's stages module
             used |= set(stages.cache_paths(cfg, output_dir, fingerprint))
-            prints = [fingerprint(key) for key in needed]
-            if None not in prints:
-                used.add(_summary_path(output_dir, paper, preset, prints))
+            for c in [cfg] + [r.config for r in paper.readings(cfg)]:
+                prints = [fingerprint(key) for key in paper.models_needed(c)]
+                if None not in prints:
+                    used.add(summary_path(output_dir, paper, c, preset.enforce_floors, prints))
     return {Path(p) for p in used}
 
 

@@ -79,6 +79,8 @@ TRAIN_CONFIGS: dict[str, TrainConfig] = {
         # PROTOCOL.md section 8, paper A's `classic` reading: the textbook recipe
         # for a 784-30-10 sigmoid net with a quadratic cost (plain SGD).
         TrainConfig("classic", optimizer="sgd", learning_rate=3.0, batch_size=10, epochs=30),
+        # The same recipe for one epoch: the classic reading of the smoke presets.
+        TrainConfig("classic_brief", optimizer="sgd", learning_rate=3.0, batch_size=10, epochs=1),
         TrainConfig("brief", epochs=2),
         TrainConfig("brief_shuffled", epochs=2, shuffle_labels=True),
     )
@@ -125,6 +127,9 @@ class AttackSettings:
         return dataclasses.asdict(self)
 
 
+BASELINE = "baseline (the protocol's settings)"
+
+
 @dataclasses.dataclass(frozen=True)
 class EyesConfig:
     """Paper A's experiment ("Through Neural Nets' Eyes", PROTOCOL.md sections 3-6).
@@ -141,6 +146,15 @@ class EyesConfig:
       sensitivity_n_success, sensitivity_max_attempts: the smaller search of
         each ``eyes_tab4`` variant (round 0 only).
       budgets: step budgets of the success-against-budget curve (``eyes_fig4``).
+      readings: also judge every claim under the readings of PROTOCOL.md
+        section 8 (``tfadv.papers.eyes.readings``); False in the readings'
+        own settings.
+      sensitivity: run the ``eyes_tab4`` variants (False in the readings).
+      zero_step: ``"counted"`` (the protocol: a start the net already gives
+        the digit is a success after 0 steps) or ``"excluded"`` (such starts
+        are left out of the attempts and of the averages).
+      classic_nets: the nets of the ``classic`` training reading.
+      confidence_reading: kappa of the confidence stop-rule reading.
     """
 
     nets: tuple[tuple[str, str], ...] = (("mlp_shallow_sigmoid", "long"), ("mlp_deep_sigmoid", "long_cosine"))
@@ -152,17 +166,33 @@ class EyesConfig:
     sensitivity_n_success: int = 200
     sensitivity_max_attempts: int = 4000
     budgets: tuple[int, ...] = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+    readings: bool = True
+    sensitivity: bool = True
+    zero_step: str = "counted"
+    classic_nets: tuple[tuple[str, str], ...] = (("mlp_shallow_sigmoid", "classic"), ("mlp_deep_sigmoid", "classic"))
+    confidence_reading: float = 0.9
+
+    def __post_init__(self):
+        if self.zero_step not in ("counted", "excluded"):
+            raise ValueError(f"zero_step must be 'counted' or 'excluded', got {self.zero_step!r}.")
 
     def sensitivity_variants(self) -> tuple[tuple[str, AttackSettings], ...]:
-        """``eyes_tab4``: one setting changed at a time from ``attack``."""
+        """``eyes_tab4``: one setting changed at a time from ``attack``, and ``attack`` itself, each with
+        the same sample size (none when ``sensitivity`` is off)."""
         a = self.attack
+        if not self.sensitivity:
+            return ()
         return (
             ("no clipping", dataclasses.replace(a, clip=None)),
-            ("start N(0.5, 0.5)", dataclasses.replace(a, start="normal", start_mean=0.5, start_sd=0.5)),
-            ("start N(0, 1)", dataclasses.replace(a, start="normal", start_mean=0.0, start_sd=1.0)),
+            ("start N(0.5, 0.5), clipped to [0, 1]",
+             dataclasses.replace(a, start="normal", start_mean=0.5, start_sd=0.5)),
+            ("start N(0, 1), clipped to [0, 1]", dataclasses.replace(a, start="normal", start_mean=0.0, start_sd=1.0)),
             (f"lr {a.lr / 10:g}", dataclasses.replace(a, lr=a.lr / 10)),
             (f"lr {a.lr * 10:g}", dataclasses.replace(a, lr=a.lr * 10)),
             ("stop confidence >= 0.5", dataclasses.replace(a, stop="confidence", kappa=0.5)),
+            # Last, so the variants above keep their start streams: the protocol's settings at the
+            # variants' sample size (eyes_tab4 compares like with like).
+            (BASELINE, a),
         )
 
 
@@ -232,7 +262,8 @@ PRESETS: dict[str, Preset] = {
         relu_nets=(("mlp_shallow_relu", "brief"), ("mlp_deep_relu", "brief")),
         rounds=2, n_success=100, max_attempts=1000,
         attack=AttackSettings(max_steps=200), sensitivity_n_success=20,
-        sensitivity_max_attempts=200, budgets=(0, 1, 2, 5, 10, 20, 50, 100, 200)),
+        sensitivity_max_attempts=200, budgets=(0, 1, 2, 5, 10, 20, 50, 100, 200),
+        classic_nets=(("mlp_shallow_sigmoid", "classic_brief"), ("mlp_deep_sigmoid", "classic_brief"))),
         DoughConfig(
             archs=(("mlp_deep_relu", "brief"), ("cnn_relu", "brief")),
             activation_variant=("cnn_sigmoid", "brief"), variant_configs=("short",),
@@ -247,7 +278,8 @@ PRESETS: dict[str, Preset] = {
         relu_nets=(("mlp_shallow_relu", "brief"), ("mlp_deep_relu", "brief")),
         rounds=2, n_success=8, max_attempts=64,
         attack=AttackSettings(max_steps=40), sensitivity_n_success=4,
-        sensitivity_max_attempts=64, budgets=(0, 1, 5, 20, 40)),
+        sensitivity_max_attempts=64, budgets=(0, 1, 5, 20, 40),
+        classic_nets=(("mlp_shallow_sigmoid", "classic_brief"), ("mlp_deep_sigmoid", "classic_brief"))),
         DoughConfig(
             archs=(("mlp_deep_relu", "brief"), ("cnn_relu", "brief")),
             activation_variant=("cnn_sigmoid", "brief"), variant_configs=("short",),

@@ -34,6 +34,7 @@ class RunContext:
     progress: bool = True
     train_verbose: int | str = 0
     models: ModelBank = dataclasses.field(init=False, repr=False)
+    _made: set = dataclasses.field(init=False, repr=False, default_factory=set)
 
     def __post_init__(self):
         self.output_dir = artifacts.open_output_dir(self.output_dir)
@@ -43,3 +44,11 @@ class RunContext:
     def progress_line(self, label: str) -> ProgressLine | None:
         """A progress line for long work, or None when progress is off."""
         return ProgressLine(label) if self.progress else None
+
+    def stale(self, path) -> bool:
+        """Whether a cached file must be made again: with ``force``, once per run."""
+        return self.force and Path(path) not in self._made
+
+    def made(self, path) -> None:
+        """Records that this run made (or remade) ``path``; ``force`` does not make it again."""
+        self._made.add(Path(path))

@@ -26,14 +26,19 @@ class Output:
       folder: the run's output folder (figures go to ``figures/``, tables to
         ``tables/``).
       preset: the name of the preset whose run draws the item.
+      reading: for an item drawn under a setting reading (PROTOCOL.md
+        section 8), the reading and what it changes.
     """
 
     folder: Path
     preset: str
+    reading: str = ""
 
     def note(self) -> str:
-        """One sentence naming the preset; for a smoke-size preset, saying what that means."""
+        """One sentence naming the preset (and the reading, for a reading's item); for a smoke-size
+        preset, saying what that means."""
+        reading = f" Reading: {self.reading}." if self.reading else ""
         if not is_smoke(self.preset):
-            return f"Preset {self.preset}."
+            return f"Preset {self.preset}.{reading}"
         return (f"Preset {self.preset}: a smoke-size run whose numbers say nothing about the papers "
-                f"(preset {PAPER_SCALE} is the paper-scale run).")
+                f"(preset {PAPER_SCALE} is the paper-scale run).{reading}")

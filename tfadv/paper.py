@@ -11,11 +11,12 @@ into a typed ``Summary``, from which every item is drawn and every claim judged.
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 if TYPE_CHECKING:
-    from tfadv.analysis import Claim
+    from tfadv.verdicts import Claim
     from tfadv.config import Preset
     from tfadv.context import RunContext
     from tfadv.keys import ModelKey
@@ -58,6 +59,27 @@ class Item:
 
 
 @dataclasses.dataclass(frozen=True)
+class SettingReading:
+    """A reading of a setting the paper leaves open (PROTOCOL.md section 8), as a whole experiment.
+
+    Attributes:
+      name: the reading's id in claims.json, e.g. ``"stop: fixed budget"``.
+      settings: what it changes from the protocol, setting -> value in words.
+      config: the paper's settings under this reading (summarized like the
+        primary ones, and every claim judged on them).
+    """
+
+    name: str
+    settings: dict
+    config: Any
+
+    @property
+    def slug(self) -> str:
+        """The reading's folder name under ``readings/``."""
+        return re.sub(r"[^a-z0-9]+", "_", self.name.lower()).strip("_")
+
+
+@dataclasses.dataclass(frozen=True)
 class Paper:
     """One reproduced paper.
 
@@ -72,7 +94,14 @@ class Paper:
       models_needed: every model the paper uses under its settings.
       summarize: runs (or reuses) the attacks and returns the summary.
       load_summary: reads a summary written by its ``save``.
-      claims: the claim verdicts, computed from a summary.
+      claims: the claim verdicts, computed from a summary and, as
+        ``settings``, the readings' summaries (name -> (settings, summary)).
+      readings: the setting readings under a paper config (PROTOCOL.md
+        section 8).
+      reading_items: the items drawn again for every setting reading, into
+        ``readings/<slug>/``.
+      prepare: runs the attacks the primary settings and the readings
+        share (one pass per family), before any of their summaries is made.
     """
 
     id: str
@@ -84,7 +113,10 @@ class Paper:
     models_needed: Callable[[Any], list[ModelKey]]
     summarize: Callable[[Any, RunContext], Summary]
     load_summary: Callable[[Path], Summary]
-    claims: Callable[[Summary], list[Claim]]
+    claims: Callable[..., list[Claim]]
+    readings: Callable[[Any], list[SettingReading]] = lambda cfg: []
+    reading_items: tuple[str, ...] = ()
+    prepare: Callable[[Any, RunContext], None] | None = None
 
     def item(self, item_id: str) -> Item:
         """The item with this id; KeyError if the paper has none."""

@@ -25,7 +25,7 @@ from tfadv.registry import PAPERS
 from tfadv.progress import format_seconds
 from tfadv.provenance import git_record, package_versions
 
-SUMMARY_FORMAT = 2  # bump when a paper's summary file changes shape (2: typed summaries)
+SUMMARY_FORMAT = 3  # bump when a summary changes shape or meaning (2: typed; 3: B5 norms)
 
 
 def _cpu_name() -> str:
@@ -50,7 +50,9 @@ class Pipeline:
         self.ctx = ctx
         self.papers = {p.id: p for p in papers}
         self.timings: dict[str, float] = {}
-        self._summaries: dict[str, Summary] = {}
+        self._summaries: dict[tuple, Summary] = {}
+        self._prepared: set[str] = set()
+        self._trained: set[str] = set()
 
     def _timed(self, stage: str, fn):
         start = time.perf_counter()
@@ -63,7 +65,10 @@ class Pipeline:
         return paper.models_needed(paper.config(self.ctx.preset))
 
     def train_models(self, paper: Paper) -> None:
-        """Stage 1: every model the paper uses, trained or reused."""
+        """Stage 1: every model the paper uses (its readings' included), trained or reused; once per run."""
+        if paper.id in self._trained:
+            return
+        self._trained.add(paper.id)
         needed = self.models_needed(paper)
         report = self.ctx.progress_line(f"{paper.id} models")
 
@@ -80,21 +85,33 @@ class Pipeline:
 
     def summary(self, paper_id: str) -> Summary:
         """The paper's summary: computed once, cached on disk by its inputs."""
-        if paper_id in self._summaries:
-            return self._summaries[paper_id]
         paper = self.papers[paper_id]
+        return self._summary(paper, paper.config(self.ctx.preset))
+
+    def reading_summaries(self, paper_id: str) -> dict[str, tuple[dict, Summary]]:
+        """The paper's summary under each of its setting readings: name -> (settings, summary)."""
+        paper = self.papers[paper_id]
+        return {r.name: (r.settings, self._summary(paper, r.config))
+                for r in paper.readings(paper.config(self.ctx.preset))}
+
+    def _summary(self, paper: Paper, cfg) -> Summary:
+        key = (paper.id, repr(cfg))
+        if key in self._summaries:
+            return self._summaries[key]
         self.train_models(paper)
-        cfg = paper.config(self.ctx.preset)
-        key = artifacts.config_key({
-            "config": repr(cfg), "floors": self.ctx.preset.enforce_floors, "engine": paper.version,
-            "models": [self.ctx.models.fingerprint(m) for m in self.models_needed(paper)],
-            "format": SUMMARY_FORMAT,
-        })
-        path = artifacts.summary_path(self.ctx.output_dir, paper.id, key)
+        path = summary_path(self.ctx.output_dir, paper, cfg, self.ctx.preset.enforce_floors,
+                            [self.ctx.models.fingerprint(m) for m in paper.models_needed(cfg)])
+
+        def compute():
+            if paper.prepare is not None and paper.id not in self._prepared:
+                paper.prepare(paper.config(self.ctx.preset), self.ctx)  # the attacks the readings share
+                self._prepared.add(paper.id)
+            return paper.summarize(cfg, self.ctx)
+
         summary = self._timed(f"{paper.id}: searches and summary", lambda: artifacts.cached(
-            path, lambda: paper.summarize(cfg, self.ctx), lambda s, p: s.save(p), paper.load_summary,
-            force=self.ctx.force))
-        self._summaries[paper_id] = summary
+            path, compute, lambda s, p: s.save(p), paper.load_summary, force=self.ctx.stale(path)))
+        self.ctx.made(path)
+        self._summaries[key] = summary
         return summary
 
     def make(self, item_id: str) -> list[Path]:
@@ -104,9 +121,25 @@ class Pipeline:
         out = Output(self.ctx.output_dir, self.ctx.preset.name)
         return self._timed(f"{paper.id}: figures and tables", lambda: paper.item(item_id).make(summary, out))
 
+    def make_readings(self, paper_id: str) -> list[Path]:
+        """Draws the paper's reading items once per setting reading, into ``readings/<slug>/``."""
+        paper = self.papers[paper_id]
+        made = []
+        for r in paper.readings(paper.config(self.ctx.preset)):
+            summary = self._summary(paper, r.config)
+            out = Output(self.ctx.output_dir / "readings" / r.slug, self.ctx.preset.name,
+                         reading=f"{r.name} ({'; '.join(f'{k}: {v}' for k, v in r.settings.items())})")
+            for item_id in paper.reading_items:
+                made += self._timed(f"{paper.id}: readings' figures and tables",
+                                    lambda: paper.item(item_id).make(summary, out))
+        return made
+
     def claims(self, paper_id: str) -> list:
-        """The paper's claim verdicts, computed from its summary."""
-        return self.papers[paper_id].claims(self.summary(paper_id))
+        """The paper's claim verdicts, computed from its summary and its readings' summaries."""
+        paper = self.papers[paper_id]
+        readings = self.reading_summaries(paper_id)
+        return paper.claims(self.summary(paper_id), settings=readings) if readings else \
+            paper.claims(self.summary(paper_id))
 
     def write_claims(self, paper_ids) -> list[dict]:
         """Writes ``claims.json``: these papers' claims, keeping the other papers' of the same preset.
@@ -166,3 +199,12 @@ class Pipeline:
 
     def describe_timings(self) -> str:
         return ", ".join(f"{k} {format_seconds(v)}" for k, v in self.timings.items())
+
+
+def summary_path(output_dir, paper: Paper, cfg, enforce_floors: bool, fingerprints: list) -> Path:
+    """Where a paper's summary under ``cfg`` is cached: keyed by the settings, floors, version and models."""
+    key = artifacts.config_key({
+        "config": repr(cfg), "floors": enforce_floors, "engine": paper.version, "models": list(fingerprints),
+        "format": SUMMARY_FORMAT,
+    })
+    return artifacts.summary_path(output_dir, paper.id, key)

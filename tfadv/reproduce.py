@@ -70,6 +70,11 @@ def _run(ids: list[str], paper_ids: list[str], preset: str) -> list[dict]:
             folders = ", ".join(sorted({str(p.parent) for p in made}))
             print(f"{paper}: {papers.count(paper)} figures and tables ({len(made)} files) in {folders}", flush=True)
             made = []
+    for paper in paper_ids if FLAGS.only is None else []:
+        paths = pipeline.make_readings(paper)
+        if paths:
+            print(f"{paper}: {len(paths)} figures and tables of its readings in "
+                  f"{Path(FLAGS.output_dir) / 'readings'}", flush=True)
     claims = pipeline.write_claims(paper_ids)
     flag_values = {name: FLAGS[name].value for name in ("output_dir", "data_dir", "synthetic_data", "no_verify",
                                                         "preset", "paper", "only", "force", "check", "verbosity")}

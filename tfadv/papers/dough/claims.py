@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfadv.analysis import Check, Claim, fmt, nearest_identifies, pearson_matrix, same_vs_other
+from tfadv.analysis import fmt, nearest_identifies, pearson_matrix, same_vs_other
+from tfadv.verdicts import Check, Claim, Reading
 from tfadv.keys import ModelKey
 from tfadv.papers.dough.summary import DoughSummary
 
@@ -118,10 +119,9 @@ def mean_accuracy(s: DoughSummary, dataset, arch, config) -> float:
     return mean([s.accuracy(ModelKey(arch, dataset, config, seed)) for seed in range(s.seeds)])
 
 
-def claims(s: DoughSummary) -> list[Claim]:
-    """Verdicts of B1-B6, each with a one-line headline of its key numbers."""
-    b1, b2, b3, b4, b5, b6 = [], [], [], [], [], []
-    heads = {cid: [] for cid in CLAIMS}
+def b1_checks(s: DoughSummary) -> tuple[list[Check], str]:
+    """B1: split-half identification per seed, for every main model and dataset."""
+    checks, heads = [], []
     for d in s.datasets:
         for arch, _ in s.archs:
             counts = []
@@ -130,73 +130,142 @@ def claims(s: DoughSummary) -> list[Claim]:
                 counts.append(np.nan if m is None
                               else int(min(nearest_identifies(m).sum(), nearest_identifies(m.T).sum())))
             ok = len(counts) > 0 and all(c == 10 for c in counts)
-            b1.append(Check(f"{d}, {arch_name(arch)}: 10 of 10 classes identified in every seed",
-                            ok, {"classes_identified_per_seed": counts}))
-            heads["B1"].append(f"{d} {arch_name(arch)} "
-                               + "/".join("\u2014" if np.isnan(c) else str(c) for c in counts))
-    variant_means = []
-    for label, variant in abstraction_variants(s):
-        values = [variant_r(s, d, arch, seed, variant) for d in s.datasets for arch, _ in s.archs
-                  for seed in range(s.seeds)]
-        mean_r = mean(np.concatenate(values)) if values else float("nan")
-        b2.append(Check(f"mean r(mean, {label}) >= 0.7", bool(mean_r >= 0.7), {"mean_r": mean_r}))
-        variant_means.append((label, mean_r))
-    config_passes = []
+            checks.append(Check(f"{d}, {arch_name(arch)}: 10 of 10 classes identified in every seed",
+                                ok, {"classes_identified_per_seed": counts}))
+            heads.append(f"{d} {arch_name(arch)} " + "/".join("\u2014" if np.isnan(c) else str(c) for c in counts))
+    return checks, "classes identified per seed: " + "; ".join(heads)
+
+
+def b2_checks(s: DoughSummary, *, per_variant: bool = True) -> tuple[list[Check], str]:
+    """B2: mean r between the `mean` pattern and each other abstraction variant.
+
+    ``per_variant`` is the primary reading (the mean is taken per variant,
+    each must reach 0.7); False takes one mean over all variants together
+    (PROTOCOL.md section 8).
+    """
+    values = {label: np.concatenate([variant_r(s, d, arch, seed, variant) for d in s.datasets
+                                     for arch, _ in s.archs for seed in range(s.seeds)])
+              for label, variant in abstraction_variants(s)}
+    variant_means = [(label, mean(v)) for label, v in values.items()]
+    if not per_variant:
+        overall = mean(np.concatenate(list(values.values()))) if values else float("nan")
+        check = Check("mean r(mean, every other variant together) >= 0.7", bool(overall >= 0.7),
+                      {"mean_r": overall, "variants": len(values)})
+        return [check], f"mean r over all {len(values)} variants together {fmt(overall)}"
+    checks = [Check(f"mean r(mean, {label}) >= 0.7", bool(m >= 0.7), {"mean_r": m}) for label, m in variant_means]
+    return checks, _b2_headline(checks, variant_means)
+
+
+def b3_checks(s: DoughSummary) -> tuple[list[Check], str]:
+    """B3: same-class r beats every other-class r across architectures and training configurations."""
+    checks, arch_heads, config_passes = [], [], []
     for d in s.datasets:
         for i, (label, a, b) in enumerate(comparisons(s)):
             m = comparison_matrix(s, d, a, b)
             count = int(same_vs_other(m).sum())
-            b3.append(Check(f"{d}, {label}: same class beats every other class for >= 9 of 10", count >= 9,
-                            {"classes": count, "same_class_r": mean(np.diag(m))}))
+            checks.append(Check(f"{d}, {label}: same class beats every other class for >= 9 of 10", count >= 9,
+                                {"classes": count, "same_class_r": mean(np.diag(m))}))
             if i == 0:  # the architecture comparison comes first
-                heads["B3"].append(f"{d} {count}/10")
+                arch_heads.append(f"{d} {count}/10")
             else:
                 config_passes.append(count >= 9)
-    gaps = []
+    return checks, (f"classes matched FC vs CNN: {', '.join(arch_heads)}; training configurations: "
+                    f"{sum(config_passes)} of {len(config_passes)} comparisons match >= 9 of 10")
+
+
+def b4_checks(s: DoughSummary, *, by_rows: bool = True) -> tuple[list[Check], str]:
+    """B4: class patterns against the dataset-derived patterns mu_c - mu, trained vs controls.
+
+    ``by_rows`` is the primary reading (each class pattern's best dataset
+    match is its own class); False reads "largest over all c'" by columns
+    (each dataset pattern's best class-pattern match is its own class).
+    """
+    checks, heads, gaps = [], [], []
     for d in s.datasets:
         for arch, main in s.archs:
             m = dataset_matrix(s, d, arch, main)
-            identified = int(nearest_identifies(m).sum())
+            identified = int(nearest_identifies(m if by_rows else m.T).sum())
             trained = mean(np.diag(m))
             untrained = mean(np.diag(dataset_matrix(s, d, arch, "untrained")))
             shuffled = mean(np.diag(dataset_matrix(s, d, arch, s.shuffled[arch])))
             name = arch_name(arch)
-            b4.append(Check(f"{d}, {name}: r(pattern c, mu_c - mu) largest for >= 9 of 10 classes",
-                            identified >= 9, {"classes": identified}))
-            b4.append(Check(f"{d}, {name}: mean r exceeds untrained and shuffled controls by >= 0.3",
-                            bool(trained - untrained >= 0.3 and trained - shuffled >= 0.3),
-                            {"trained": trained, "untrained": untrained, "shuffled": shuffled}))
-            heads["B4"].append(f"{d} {name} {identified}/10")
+            direction = "largest" if by_rows else "largest in its column"
+            checks.append(Check(f"{d}, {name}: r(pattern c, mu_c - mu) {direction} for >= 9 of 10 classes",
+                                identified >= 9, {"classes": identified}))
+            checks.append(Check(f"{d}, {name}: mean r exceeds untrained and shuffled controls by >= 0.3",
+                                bool(trained - untrained >= 0.3 and trained - shuffled >= 0.3),
+                                {"trained": trained, "untrained": untrained, "shuffled": shuffled}))
+            heads.append(f"{d} {name} {identified}/10")
             gaps.append(f"{fmt(trained)} vs {fmt(untrained)}/{fmt(shuffled)}")
+    return checks, (f"classes identified{'' if by_rows else ' (by columns)'}: {', '.join(heads)}; "
+                    f"same-class r trained vs controls: {', '.join(gaps)}")
+
+
+def b5_checks(s: DoughSummary) -> tuple[list[Check], str]:
+    """B5: pattern transfer across models against norm-matched random patterns."""
+    checks, heads = [], []
     for d in s.datasets:
         t = s.transfer(d)
         rate, random_rate = t.rate, t.random_rate
         off = ~np.eye(len(rate), dtype=bool)
         gain, transfer, random_ = mean((rate - random_rate)[off]), mean(rate[off]), mean(random_rate[off])
-        b5.append(Check(f"{d}: pattern transfer beats norm-matched random by >= 20 points",
-                        bool(gain >= 0.20), {"transfer_rate": transfer, "random_rate": random_, "difference": gain}))
-        heads["B5"].append(f"{d}: {fmt(100 * transfer, 1)}% vs random {fmt(100 * random_, 1)}% "
-                           f"({_signed(100 * gain)} points)")
+        checks.append(Check(f"{d}: pattern transfer beats norm-matched random by >= 20 points",
+                            bool(gain >= 0.20), {"transfer_rate": transfer, "random_rate": random_,
+                                                 "difference": gain}))
+        heads.append(f"{d}: {fmt(100 * transfer, 1)}% vs random {fmt(100 * random_, 1)}% "
+                     f"({_signed(100 * gain)} points)")
+    return checks, "; ".join(heads)
+
+
+def b6_checks(s: DoughSummary) -> tuple[list[Check], str]:
+    """B6: a classifier trained on adversarial examples only, from trained against untrained sources."""
+    checks, heads = [], []
     for arch, main in s.archs:
         trained = s.classifier(arch, main).accuracy
         untrained = s.classifier(arch, "untrained").accuracy
-        b6.append(Check(f"{arch_name(arch)}: >= 50% from trained, <= 20% from untrained",
-                        bool(trained >= 0.5 and untrained <= 0.2),
-                        {"accuracy_trained_source": trained, "accuracy_untrained_source": untrained}))
-        heads["B6"].append(f"{arch_name(arch)}: {fmt(100 * trained, 1)}% from trained, "
-                           f"{fmt(100 * untrained, 1)}% from untrained sources")
-    headlines = {
-        "B1": "classes identified per seed: " + "; ".join(heads["B1"]),
-        "B2": _b2_headline(b2, variant_means),
-        "B3": (f"classes matched FC vs CNN: {', '.join(heads['B3'])}; training configurations: "
-               f"{sum(config_passes)} of {len(config_passes)} comparisons match >= 9 of 10"),
-        "B4": f"classes identified: {', '.join(heads['B4'])}; same-class r trained vs controls: {', '.join(gaps)}",
-        "B5": "; ".join(heads["B5"]),
-        "B6": "; ".join(heads["B6"]),
-    }
-    specs = [("B1", b1), ("B2", b2), ("B3", b3), ("B4", b4), ("B5", b5), ("B6", b6)]
-    return [Claim(cid, "dough", CLAIMS[cid], RULES[cid], tuple(checks),
-                  {c.name: c.numbers for c in checks}, {}, headlines[cid]) for cid, checks in specs]
+        checks.append(Check(f"{arch_name(arch)}: >= 50% from trained, <= 20% from untrained",
+                            bool(trained >= 0.5 and untrained <= 0.2),
+                            {"accuracy_trained_source": trained, "accuracy_untrained_source": untrained}))
+        heads.append(f"{arch_name(arch)}: {fmt(100 * trained, 1)}% from trained, "
+                     f"{fmt(100 * untrained, 1)}% from untrained sources")
+    return checks, "; ".join(heads)
+
+
+RULES_BY_ID = {"B1": b1_checks, "B2": b2_checks, "B3": b3_checks, "B4": b4_checks, "B5": b5_checks,
+               "B6": b6_checks}
+# The readings of PROTOCOL.md section 8 that change how one of paper B's rules reads the same results.
+RULE_READINGS = {
+    "B2": ("B2: mean over all variants", {"B2 mean r": "one mean over all variants together"},
+           lambda s: b2_checks(s, per_variant=False)),
+    "B4": ("B4: by columns", {"B4 direction": "each dataset pattern's best class-pattern match is its own class"},
+           lambda s: b4_checks(s, by_rows=False)),
+}
+
+
+def claims(s: DoughSummary, settings: dict[str, tuple[dict, DoughSummary]] | None = None) -> list[Claim]:
+    """Verdicts of B1-B6, each with a one-line headline of its key numbers and its readings.
+
+    Args:
+      s: the primary results.
+      settings: results under other readings of the experiment (PROTOCOL.md
+        section 8, e.g. other start inputs), name -> (the settings it
+        changes, its summary); every claim is judged on each.
+    """
+    out = []
+    for cid, rule in RULES_BY_ID.items():
+        checks, headline = rule(s)
+        checks = tuple(checks)
+        readings = [Reading("primary", {}, checks, headline)]
+        if cid in RULE_READINGS:
+            name, changed, variant = RULE_READINGS[cid]
+            other_checks, other_head = variant(s)
+            readings.append(Reading(name, changed, tuple(other_checks), other_head))
+        for name, (changed, other) in (settings or {}).items():
+            other_checks, other_head = rule(other)
+            readings.append(Reading(name, changed, tuple(other_checks), other_head))
+        out.append(Claim(cid, "dough", CLAIMS[cid], RULES[cid], checks, {c.name: c.numbers for c in checks}, {},
+                         headline, tuple(readings)))
+    return out
 
 
 def _signed(value: float) -> str:

@@ -226,11 +226,17 @@ def classifier_accuracy(ctx: RunContext, cfg: DoughConfig, entry: ModelEntry) ->
     return ClassifierResult(result["accuracy"], result["n_train"])
 
 
-def _class_median_norms(result: EvolutionResult) -> np.ndarray:
+def class_median_norms(result: EvolutionResult) -> np.ndarray:
+    """B5: per class, the median L2 norm of the perturbations that moved a start into it.
+
+    Starts the model already gave the class succeed after 0 steps with a zero
+    perturbation; they are left out, or they would shrink the norm the
+    transferred patterns are scaled to (NaN for a class with no moved start).
+    """
     delta = result.delta.reshape(len(result), -1)
     norms = np.full(10, np.nan)
     for c in range(10):
-        ok = (result.target == c) & result.success
+        ok = (result.target == c) & result.success & (result.steps > 0)
         if ok.any():
             norms[c] = np.median(np.linalg.norm(delta[ok], axis=1))
     return norms
@@ -270,7 +276,7 @@ def summarize(cfg: DoughConfig, ctx: RunContext) -> DoughSummary:
             nets.append(model)
             main_patterns.append(patterns[PatternKey(e.key(d))] if model is not None else None)
             result = evolve_bank(ctx, cfg, e, d, "argmax", None) if model is not None else None
-            norms.append(_class_median_norms(result) if result is not None else None)
+            norms.append(class_median_norms(result) if result is not None else None)
         fresh = make_starts("uniform", cfg.transfer_starts, cfg.bank_seed + 2)
         rate, random_rate = transfer_rates(nets, main_patterns, norms, fresh, cfg.bank_seed)
         transfers[d] = Transfer(tuple(e.key(d) for e in mains), rate, random_rate)

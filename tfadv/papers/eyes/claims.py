@@ -11,16 +11,18 @@ import dataclasses
 
 import numpy as np
 
-from tfadv.analysis import (
-    Check, Claim, fmt, mean_pairwise_r, nanmean, nanmedian, pearson, pearson_matrix, same_vs_other)
+from tfadv.analysis import fmt, mean_pairwise_r, nanmean, nanmedian, pearson, pearson_matrix, same_vs_other
 from tfadv.papers.eyes.summary import DEEP, SHALLOW, TRAINED, UNTRAINED, EyesSummary
+from tfadv.verdicts import Check, Claim, Reading
+
 THRESHOLD_CONFIDENCE = 0.90
 THRESHOLD_PERSISTENCE = 0.8
 MIN_DIGITS = 8
 
 CLAIMS = {
     "A1": "Averaged images are classified as their digit with high confidence (98.72% for 2, "
-          "shallow; 99.68% for 4, deep), single examples often with low (1.46%, 86.97%).",
+          "shallow; 99.68% for 4, deep); single adversarial examples usually with high confidence too, "
+          "though the paper shows one at 1.46% (shallow) and one at 86.97% (deep).",
     "A2": "Averaged patterns differ from the digits' shapes.",
     "A3": "Patterns are fully preserved over training rounds.",
     "A4": "Patterns are remotely preserved across the two nets.",
@@ -28,7 +30,8 @@ CLAIMS = {
 }
 RULES = {
     "A1": "The averaged image's target confidence >= 0.90 for (shallow, 2) and (deep, 4), and >= 0.90 "
-          "for at least 8 of 10 digits in each net; single-example confidences reported beside the paper's.",
+          "for at least 8 of 10 digits in each net; single-example confidences (the median over the successes) "
+          "reported beside the paper's.",
     "A2": "For at least 8 of 10 digits, r(averaged image, class mean) is lower than r(averaged image, "
           "same digit's averaged image from another round).",
     "A3": "Mean cross-round r >= 0.8 for each digit and net.",
@@ -41,6 +44,11 @@ PAPER_NUMBERS = {
            "single_confidence_shallow_2": 0.0146, "single_confidence_deep_4": 0.8697},
 }
 NET_NAMES = ("shallow", "deep")
+# What each reading of PROTOCOL.md section 8 that paper A's rules can apply on their own says.
+READINGS = {
+    "a4_no_evidence": "a digit whose untrained control has no success is no evidence against it",
+    "a5_every_round": "the rule must hold in every round, not only pooled over rounds",
+}
 
 
 def used_rounds(s: EyesSummary, group: int, net: int) -> list[int]:
@@ -182,16 +190,54 @@ def a5_checks(rate: np.ndarray) -> list[Check]:
     return checks
 
 
-def claims(s: EyesSummary, group: int = TRAINED) -> list[Claim]:
-    """Verdicts of A1-A5 for the trained sigmoid nets (or the same rules on another group).
+def a5_every_round_checks(s: EyesSummary, group: int = TRAINED) -> list[Check]:
+    """A5 read per round (PROTOCOL.md section 8): the rule must hold in every used round of each net."""
+    rates = success_rates(s, group)
+    checks = []
+    for n, name in enumerate(NET_NAMES):
+        rounds = used_rounds(s, group, n)
+        held = [a5_checks(rates[:, r])[n].passed for r in rounds]
+        checks.append(Check(f"{name}: success(1), success(4) < min(success(0), success(8)) in every round",
+                            bool(held) and all(held), {"rounds_held": int(sum(held)), "rounds": len(rounds)}))
+    return checks
 
-    For the ReLU variants (``eyes_act``) A4's untrained-control comparison is
-    left out: the untrained controls are sigmoid nets.
+
+def a4_checks(p: Persistence, *, with_control: bool = True, missing_control_fails: bool = True) -> list[Check]:
+    """A4 on the persistence numbers of a group.
+
+    Args:
+      p: the group's persistence numbers.
+      with_control: compare with the untrained control (not for the ReLU
+        variants, whose controls would be sigmoid nets).
+      missing_control_fails: the primary reading: a digit whose untrained
+        control found no example (its r is NaN) fails; False reads a missing
+        control as no evidence against the digit (PROTOCOL.md section 8).
     """
+    beats_other = same_vs_other(p.cross_net_matrix)
+    beats_control = p.cross_net > p.cross_net_control
+    if not missing_control_fails:
+        beats_control = beats_control | np.isnan(p.cross_net_control)
+    both = beats_other & beats_control if with_control else beats_other
+    return [Check("r(shallow, deep) same digit beats other digits and untrained control for >= 8 of 10",
+                  int(both.sum()) >= MIN_DIGITS,
+                  {"digits": int(both.sum()), "cross_net_r": p.cross_net,
+                   "largest_other_digit_r": p.cross_net_largest_other,
+                   "untrained_control_r": p.cross_net_control})]
+
+
+def _a4_headline(p: Persistence, check: Check, missing_control_fails: bool = True) -> str:
+    beats_other = same_vs_other(p.cross_net_matrix)
+    missing = int(np.sum(np.isnan(p.cross_net_control)))
+    reading = "which fails the digit" if missing_control_fails else "read as no evidence against it"
+    return (f"digits whose shallow-deep r beats every other digit and the control: {check.numbers['digits']}/10 "
+            f"(every other digit alone: {int(np.sum(beats_other))}/10; no control r, {reading}: {missing}/10)")
+
+
+def _primary(s: EyesSummary, group: int) -> dict[str, tuple[list[Check], dict, str]]:
+    """Per claim: the rule's checks, the measured numbers and the headline, under the primary reading."""
     p = persistence(s, group)
     confidence = mean_over_rounds(s.avg_confidence[group], s, group)
-    single = mean_over_rounds(s.single_confidence[group], s, group)
-    median_single = mean_over_rounds(s.median_confidence[group], s, group)
+    single = mean_over_rounds(s.single_confidence[group], s, group)  # median over successes, per round
     rate = mean_over_rounds(success_rates(s, group), s, group)
 
     a2 = []
@@ -206,45 +252,75 @@ def claims(s: EyesSummary, group: int = TRAINED) -> list[Claim]:
         ok = p.cross_round[n] >= THRESHOLD_PERSISTENCE
         a3.append(Check(f"{name}: cross-round r >= 0.8 for every digit", bool(ok.all()),
                         {"digits": int(ok.sum()), "cross_round_r": p.cross_round[n]}))
-    beats_other = same_vs_other(p.cross_net_matrix)
-    beats_control = p.cross_net > p.cross_net_control if group == TRAINED else True
-    both = beats_other & beats_control
-    a4 = [Check("r(shallow, deep) same digit beats other digits and untrained control for >= 8 of 10",
-                int(both.sum()) >= MIN_DIGITS,
-                {"digits": int(both.sum()), "cross_net_r": p.cross_net,
-                 "largest_other_digit_r": p.cross_net_largest_other,
-                 "untrained_control_r": p.cross_net_control})]
+    a4 = a4_checks(p, with_control=group == TRAINED)
     measured_a1 = {
         "averaged_confidence_shallow_2": confidence[SHALLOW, 2],
         "averaged_confidence_deep_4": confidence[DEEP, 4],
         "single_confidence_shallow_2": single[SHALLOW, 2],
         "single_confidence_deep_4": single[DEEP, 4],
-        "median_single_confidence_shallow_2": median_single[SHALLOW, 2],
-        "median_single_confidence_deep_4": median_single[DEEP, 4],
     }
     a1 = a1_checks(confidence)
-    headlines = {
-        "A1": (f"averaged image: (shallow, 2) {fmt(confidence[SHALLOW, 2])}, (deep, 4) {fmt(confidence[DEEP, 4])}; "
-               f"digits >= 0.90: {_per_net(a1[2:])}; single examples {fmt(single[SHALLOW, 2])}, "
-               f"{fmt(single[DEEP, 4])}"),
-        "A2": f"digits whose r with the class mean is below the cross-round r: {_per_net(a2)}",
-        "A3": (f"digits with cross-round r >= 0.8: {_per_net(a3)}; median cross-round r "
-               + ", ".join(f"{name} {fmt(nanmedian(p.cross_round[n]))}" for n, name in enumerate(NET_NAMES))),
-        "A4": (f"digits whose shallow-deep r beats every other digit and the control: {a4[0].numbers['digits']}/10 "
-               f"(every other digit alone: {int(np.sum(beats_other))}/10; no control r, which fails the digit: "
-               f"{int(np.sum(np.isnan(p.cross_net_control)))}/10)"),
-        "A5": "; ".join(f"{name}: success(1) {fmt(rate[n, 1], 3)}, (4) {fmt(rate[n, 4], 3)} vs (0) "
-                        f"{fmt(rate[n, 0], 3)}, (8) {fmt(rate[n, 8], 3)}" for n, name in enumerate(NET_NAMES)),
+    a1_head = (f"averaged image: (shallow, 2) {fmt(confidence[SHALLOW, 2])}, (deep, 4) {fmt(confidence[DEEP, 4])}; "
+               f"digits >= 0.90: {_per_net(a1[2:])}; single examples (median) {fmt(single[SHALLOW, 2])}, "
+               f"{fmt(single[DEEP, 4])}")
+    a3_head = (f"digits with cross-round r >= 0.8: {_per_net(a3)}; median cross-round r "
+               + ", ".join(f"{name} {fmt(nanmedian(p.cross_round[n]))}" for n, name in enumerate(NET_NAMES)))
+    a5_head = "; ".join(f"{name}: success(1) {fmt(rate[n, 1], 3)}, (4) {fmt(rate[n, 4], 3)} vs (0) "
+                        f"{fmt(rate[n, 0], 3)}, (8) {fmt(rate[n, 8], 3)}" for n, name in enumerate(NET_NAMES))
+    cross_round_min = np.nanmin(p.cross_round) if np.any(~np.isnan(p.cross_round)) else np.nan
+    return {
+        "A1": (a1, measured_a1, a1_head),
+        "A2": (a2, {}, f"digits whose r with the class mean is below the cross-round r: {_per_net(a2)}"),
+        "A3": (a3, {"cross_round_r_min": cross_round_min}, a3_head),
+        "A4": (a4, {}, _a4_headline(p, a4[0])),
+        "A5": (a5_checks(rate), {"success_rate": rate}, a5_head),
     }
-    specs = [
-        ("A1", a1, measured_a1),
-        ("A2", a2, {}),
-        ("A3", a3, {"cross_round_r_min": np.nanmin(p.cross_round) if np.any(~np.isnan(p.cross_round)) else np.nan}),
-        ("A4", a4, {}),
-        ("A5", a5_checks(rate), {"success_rate": rate}),
-    ]
-    return [Claim(cid, "eyes", CLAIMS[cid], RULES[cid], tuple(checks), measured, PAPER_NUMBERS.get(cid, {}),
-                  headlines[cid]) for cid, checks, measured in specs]
+
+
+def _rule_readings(s: EyesSummary, group: int) -> dict[str, list[Reading]]:
+    """Readings that change how a rule reads the primary results (PROTOCOL.md section 8)."""
+    out = {cid: [] for cid in CLAIMS}
+    if group == TRAINED:
+        p = persistence(s, group)
+        a4 = a4_checks(p, missing_control_fails=False)
+        out["A4"].append(Reading("A4 control: no evidence", {"A4 missing control": READINGS["a4_no_evidence"]},
+                                 tuple(a4), _a4_headline(p, a4[0], missing_control_fails=False)))
+    a5 = a5_every_round_checks(s, group)
+    out["A5"].append(Reading("A5: every round", {"A5 rounds": READINGS["a5_every_round"]}, tuple(a5),
+                             "; ".join(f"{c.name.split(':')[0]} held in {c.numbers['rounds_held']} of "
+                                       f"{c.numbers['rounds']} rounds" for c in a5)))
+    return out
+
+
+def claims(s: EyesSummary, group: int = TRAINED, settings: dict[str, tuple[dict, EyesSummary]] | None = None
+           ) -> list[Claim]:
+    """Verdicts of A1-A5 for the trained sigmoid nets (or the same rules on another group), with readings.
+
+    Args:
+      s: the primary results.
+      group: ``TRAINED``, or ``RELU`` for the activation study (``eyes_act``;
+        A4 then leaves out the untrained-control comparison: the untrained
+        controls are sigmoid nets).
+      settings: the results under other readings of the attack or the
+        training (PROTOCOL.md section 8), reading name -> (the settings it
+        changes, its summary); every claim is judged on each.
+
+    Returns:
+      One ``Claim`` per id; its ``readings`` are the primary one, the rule
+      readings that bear on it, then one per entry of ``settings``.
+    """
+    primary = _primary(s, group)
+    by_rule = _rule_readings(s, group)
+    others = {name: (changed, _primary(other, group)) for name, (changed, other) in (settings or {}).items()}
+    out = []
+    for cid, (checks, measured, headline) in primary.items():
+        checks = tuple(checks)
+        readings = [Reading("primary", {}, checks, headline, measured)] + by_rule[cid]
+        readings += [Reading(name, changed, tuple(numbers[cid][0]), numbers[cid][2], numbers[cid][1])
+                     for name, (changed, numbers) in others.items()]
+        out.append(Claim(cid, "eyes", CLAIMS[cid], RULES[cid], checks, measured, PAPER_NUMBERS.get(cid, {}),
+                         headline, tuple(readings)))
+    return out
 
 
 def _per_net(checks) -> str:

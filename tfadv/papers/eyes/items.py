@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfadv.analysis import mean_sd, nanmean, verdict, wilson_interval
+from tfadv.analysis import mean_sd, nanmean, wilson_interval
+from tfadv.verdicts import verdict
+from tfadv.config import BASELINE
 from tfadv.papers.eyes import claims as ea
 from tfadv.papers.eyes.summary import DEEP, GROUPS, RELU, SHALLOW, TRAINED, UNTRAINED, EyesSummary
 from tfadv.figures import heatmap, image_grid, new_figure, plot_eyes_fig1, plot_eyes_fig4, save_figure
@@ -37,7 +39,7 @@ def make_eyes_fig1(s, out: Output):
         name = ("shallow", "deep")[net]
         panels.append(dict(image=_take(s, "single", TRAINED, net, digit), label=digit,
                            confidence=float(_take(s, "single_confidence", TRAINED, net, digit)),
-                           caption=f"one adversarial example for {digit}, {name} net"))
+                           caption=f"the median-confidence adversarial example for {digit}, {name} net"))
         r = _first_round(s, TRAINED, net)
         label = int(s.avg_predicted[TRAINED, net, r, digit]) if r is not None else -1
         found = int(s.found[TRAINED, net, r, digit]) if r is not None else 0
@@ -47,7 +49,9 @@ def make_eyes_fig1(s, out: Output):
                            full_range=False))
     fig = new_figure(7.0, 7.0)
     plot_eyes_fig1(fig, panels)
-    fig.suptitle("Paper A, figure 1 (round 0): single adversarial examples and their averages", fontsize=10)
+    fig.suptitle("Paper A, figure 1 (round 0): single adversarial examples and their averages\n"
+                 "(the single example shown: the success whose confidence is nearest the median; "
+                 "its confidence: the median over all successes)", fontsize=9)
     return save_figure(fig, out, "eyes_fig1")
 
 
@@ -144,11 +148,11 @@ def make_eyes_tab2(s, out: Output):
             paper_avg = {("shallow", 2): 0.9872, ("deep", 4): 0.9968}.get((name, d), np.nan)
             paper_single = {("shallow", 2): 0.0146, ("deep", 4): 0.8697}.get((name, d), np.nan)
             rows.append((name, d, float(conf_mean[d]), float(sd), label if label >= 0 else "\u2014",
-                         float(_take(s, "single_confidence", TRAINED, n, d)),
-                         float(ea.mean_over_rounds(s.median_confidence[TRAINED], s, TRAINED)[n, d]),
+                         float(ea.mean_over_rounds(s.single_confidence[TRAINED], s, TRAINED)[n, d]),
                          float(paper_avg), float(paper_single)))
     cols = ("net", "digit", "averaged image confidence (mean over rounds)", "sd", "label of averaged image (round 0)",
-            "first single example confidence (round 0)", "median single confidence", "paper: averaged", "paper: single")
+            "single-example confidence (median over successes, mean over rounds)", "paper: averaged",
+            "paper: single example shown")
     table = Table(cols, tuple(rows), "Paper A: the net's confidence in the target digit for averaged "
                   "adversarial images and for single adversarial examples.")
     return write_table(table, out, "eyes_tab2")
@@ -173,20 +177,13 @@ def make_eyes_tab3(s, out: Output):
 def make_eyes_tab4(s, out: Output):
     """Sensitivity of claims A1 and A5 to the attack's settings (round 0)."""
     rows = []
-    variants = [("baseline (main search, round 0)", None)] + [
-        (name, v) for v, name in enumerate(s.variants)]
-    for label, v in variants:
-        if v is None:
-            r0 = [(_first_round(s, TRAINED, n)) for n in range(2)]
-            conf = np.stack([s.avg_confidence[TRAINED, n, r] if r is not None else np.full(10, np.nan)
-                             for n, r in enumerate(r0)])
-            with np.errstate(invalid="ignore", divide="ignore"):
-                rate = np.stack([s.found[TRAINED, n, r] / s.attempts[TRAINED, n, r]
-                                 if r is not None else np.full(10, np.nan) for n, r in enumerate(r0)])
-        else:
-            conf = s.sens_avg_confidence[v]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                rate = s.sens_found[v] / s.sens_attempts[v]
+    # The baseline first: every row is a search of the same size on round 0.
+    order = sorted(range(len(s.variants)), key=lambda v: s.variants[v] != BASELINE)
+    for v in order:
+        label = s.variants[v]
+        conf = s.sens_avg_confidence[v]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rate = s.sens_found[v] / s.sens_attempts[v]
         a1, a5 = ea.a1_checks(conf), ea.a5_checks(rate)
         rows.append((label, verdict(a1), float(conf[0, 2]), float(conf[1, 4]),
                      int(np.sum(conf[0] >= 0.9)), int(np.sum(conf[1] >= 0.9)), verdict(a5),
@@ -195,8 +192,15 @@ def make_eyes_tab4(s, out: Output):
     cols = ("attack setting", "A1 verdict", "conf (shallow, 2)", "conf (deep, 4)", "shallow digits >= 0.9",
             "deep digits >= 0.9", "A5 verdict", "shallow success 0/1/4/8", "deep success 0/1/4/8")
     table = Table(cols, tuple(rows), "Paper A: sensitivity of claims A1 and A5 to the attack's settings "
-                  "(one setting changed at a time; variants use fewer successes per digit, see the manifest).")
+                  "(round 0; one setting changed at a time from the baseline; every row is a search of the "
+                  f"same size: {_sens_size(s)}; normal starts are clipped to [0, 1] like every start).")
     return write_table(table, out, "eyes_tab4")
+
+
+def _sens_size(s) -> str:
+    cfg = s.config
+    return (f"up to {cfg.get('sensitivity_n_success')} successes per digit in at most "
+            f"{cfg.get('sensitivity_max_attempts')} attempts")
 
 
 def make_eyes_act(s, out: Output):

@@ -2,6 +2,7 @@
 
 from tfadv.paper import Item, Paper
 from tfadv.papers.eyes import claims, items, stages
+from tfadv.papers.eyes.readings import setting_readings
 from tfadv.papers.eyes.summary import EyesSummary
 
 PAPER = Paper(
@@ -34,4 +35,7 @@ PAPER = Paper(
     summarize=stages.summarize,
     load_summary=EyesSummary.load,
     claims=claims.claims,
+    readings=setting_readings,
+    reading_items=("eyes_fig1", "eyes_fig2", "eyes_fig3", "eyes_fig4", "eyes_tab1", "eyes_tab2", "eyes_tab3"),
+    prepare=stages.run_every_search,
 )

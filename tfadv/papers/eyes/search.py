@@ -52,6 +52,17 @@ class SearchResult:
         """Whether ``n_wanted`` successes were found before the attempt cap."""
         return len(self.successes) >= self.n_wanted
 
+    def without_zero_step(self) -> "SearchResult":
+        """The search without the starts the net already labelled as the target (successes after 0 steps).
+
+        They are no attempts under the "zero-step excluded" reading (PROTOCOL.md
+        section 8): left out of the successes and of the attempts alike.
+        """
+        keep = ~(self.attempt_success & (self.attempt_steps == 0))
+        moved = self.successes.steps > 0
+        return dataclasses.replace(self, successes=self.successes.select(moved),
+                                   attempt_success=self.attempt_success[keep], attempt_steps=self.attempt_steps[keep])
+
     def save(self, path) -> Path:
         """Writes the search to a ``.npz`` file atomically."""
         s = self.successes

@@ -31,9 +31,11 @@ class EyesSummary:
       average: the averaged adversarial image (NaN where none was found).
       avg_confidence, avg_predicted: the net's confidence in the digit and
         its label on the averaged image.
-      single, single_confidence: the first successful example and its
-        confidence.
-      median_confidence, median_steps: over the successful examples.
+      single: the single example shown: the success whose confidence is
+        nearest the median (``stages.median_example``).
+      single_confidence: the single-example confidence: the median over
+        the successful examples (one definition everywhere).
+      median_steps: over the successful examples.
       budget_curve: success rate against each step budget of ``budgets``.
       accuracy, used: per model [group, net, round]: test accuracy, and
         whether it cleared its floor (its searches count).
@@ -55,7 +57,6 @@ class EyesSummary:
     avg_predicted: np.ndarray
     single: np.ndarray
     single_confidence: np.ndarray
-    median_confidence: np.ndarray
     median_steps: np.ndarray
     budget_curve: np.ndarray
     accuracy: np.ndarray
@@ -81,7 +82,7 @@ class EyesSummary:
             found=np.zeros(shape, np.int64), attempts=np.zeros(shape, np.int64),
             average=np.full(shape + (PIXELS,), np.nan, np.float32), avg_confidence=np.full(shape, np.nan),
             avg_predicted=np.full(shape, -1, np.int64), single=np.full(shape + (PIXELS,), np.nan, np.float32),
-            single_confidence=np.full(shape, np.nan), median_confidence=np.full(shape, np.nan),
+            single_confidence=np.full(shape, np.nan),
             median_steps=np.full(shape, np.nan), budget_curve=np.full(shape + (len(budgets),), np.nan),
             accuracy=np.full(shape[:3], np.nan), used=np.zeros(shape[:3], bool),
             sens_found=np.zeros(sens, np.int64), sens_attempts=np.zeros(sens, np.int64),
