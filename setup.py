@@ -26,6 +26,6 @@ setup(
         "matplotlib",
         "absl-py",
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={"test": ["pytest", "pytest-xdist"]},
     license="MIT",
 )

@@ -33,3 +33,13 @@ def deterministic_ops():
     from tfadv.training import enable_op_determinism
 
     enable_op_determinism()
+
+
+# Test files that hold an end-to-end run, longest first. Collected first, they start first on their
+# pytest-xdist workers (`--dist loadfile`, README), so the other files fill the time beside them.
+LONGEST_FIRST = ("test_reproduce.py", "test_entry_points.py", "test_pipeline.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order within a file kept

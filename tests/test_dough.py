@@ -1,6 +1,7 @@
 """Paper B's TensorFlow side: the start bank, the model plan, statistics, patterns and transfer on a
 tiny hand-weighted model, and ``summarize`` end to end with one model below its floor."""
 
+import dataclasses
 import types
 
 import keras
@@ -34,9 +35,9 @@ def block_model():
 
 def test_start_bank_is_fixed_noise_then_constants():
     cfg = DoughConfig(n_noise=5, constants=(0.0, 1.0))
-    bank = stages.start_bank(cfg)
-    assert bank.shape == (7, 28, 28)
-    np.testing.assert_array_equal(bank, stages.start_bank(cfg))
+    bank, labels = stages.start_bank(cfg)
+    assert bank.shape == (7, 28, 28) and labels is None  # noise and constants have no class
+    np.testing.assert_array_equal(bank, stages.start_bank(cfg)[0])
     assert np.all(bank[5] == 0.0) and np.all(bank[6] == 1.0)
     assert 0.4 < bank[:5].mean() < 0.6
 
@@ -112,7 +113,7 @@ def test_transfer_skips_missing_models_and_patterns():
 def test_class_patterns_of_an_evolved_bank_point_at_each_class():
     model, blocks = block_model()
     cfg = DoughConfig(n_noise=6, constants=(0.5,))
-    x = np.tile(stages.start_bank(cfg), (10, 1, 1))
+    x = np.tile(stages.start_bank(cfg)[0], (10, 1, 1))
     targets = np.repeat(np.arange(10), 7)
     result = evolve(model, x, targets, loss="crossentropy", lr=0.5, max_steps=500)
     assert result.success.all()
@@ -198,3 +199,55 @@ def test_b5_norms_leave_out_starts_already_in_the_class():
     assert norms[0] == pytest.approx(4.0)  # median of 3, 4, 5; the zero-step start (norm 0) left out
     assert norms[1] == pytest.approx(7.0)
     assert np.isnan(norms[2:]).all()
+
+
+def _bank_result(targets, success, steps):
+    n = len(targets)
+    x = np.zeros((n, 2), np.float32)
+    return EvolutionResult(x_start=x, x_final=x + 1, target=np.asarray(targets), success=np.asarray(success),
+                           steps=np.asarray(steps), confidence=np.ones(n, np.float32),
+                           predicted=np.asarray(targets))
+
+
+def test_counted_examples_under_each_reading_of_the_starts():
+    """Bank of 3 starts x 10 classes: test-image starts toward their own class and zero-step successes drop out."""
+    targets = np.repeat(np.arange(10), 3)
+    success = np.ones(30, bool)
+    steps = np.full(30, 5)
+    steps[[0, 4]] = 0  # start 0 toward class 0, start 1 toward class 1: already in the class
+    result = _bank_result(targets, success, steps)
+    labels = np.array([0, 1, 7])
+    cfg = DoughConfig()
+    assert stages.counted(cfg, result, None).all()  # the protocol counts everything
+    by_label = stages.counted(dataclasses.replace(cfg, starts="test_images"), result, labels)
+    assert np.flatnonzero(~by_label).tolist() == [0, 4, 23]  # (0 -> 0), (1 -> 1), (7 -> 7)
+    no_zero = stages.counted(dataclasses.replace(cfg, zero_step="excluded"), result, None)
+    assert np.flatnonzero(~no_zero).tolist() == [0, 4]
+    stats = stages.class_stats(result, no_zero)
+    assert stats[0, 0] == 1.0 and stats[0, 4] == 0.0  # class 0: the two moved starts, no zero-step one left
+
+
+def test_other_class_starts_never_start_in_the_target_class():
+    images = np.arange(8, dtype=np.float32)[:, None]
+    labels = np.array([0, 0, 1, 2, 0, 1, 2, 2])
+    starts, start_labels = stages.other_class_starts(images, labels, np.array([0, 0, 1, 2]))
+    assert starts[:, 0].tolist() == [2, 3, 0, 1] and start_labels.tolist() == [1, 2, 0, 0]
+    with pytest.raises(ValueError, match="no image left"):
+        stages.other_class_starts(images[:2], labels[:2], np.array([0]))
+
+
+def test_natural_starts_are_a_fixed_choice_and_the_protocol_keys_do_not_change():
+    cfg = dataclasses.replace(DoughConfig(n_noise=5, constants=(0.5,)), starts="test_images")
+    x, y = stages.start_bank(cfg, SyntheticData(), "mnist")
+    again, _ = stages.start_bank(cfg, SyntheticData(), "mnist")
+    assert x.shape == (6, 28, 28) and y.shape == (6,) and np.array_equal(x, again)
+    fresh = stages.transfer_starts(dataclasses.replace(cfg, transfer_starts=4), SyntheticData(), "mnist")
+    assert not any(np.array_equal(f, b) for f in fresh for b in x)  # B5's starts are other test images
+    entry = plan.ModelEntry("cnn_relu", "default", 0, "main")
+    protocol = DoughConfig()
+    key = lambda c: stages.bank_path("out", c, entry, "mnist", "argmax", None, "fp")
+    assert key(protocol) == key(dataclasses.replace(protocol, readings=False, zero_step="excluded"))
+    assert key(dataclasses.replace(protocol, starts="test_images")) != key(protocol)
+    names = [r.name for r in PAPER.readings(protocol)]
+    assert names == ["starts: test images", "zero-step excluded"] and not PAPER.readings(
+        dataclasses.replace(protocol, readings=False))

@@ -100,3 +100,18 @@ def test_readme_results_table_matches_the_reference_run():
         "README's results table differs from paper/reference/claims.json; regenerate it with "
         "tfadv.report.results_table")
     assert [c["id"] for c in claims] == [f"A{i}" for i in range(1, 6)] + [f"B{i}" for i in range(1, 7)]
+
+
+def test_compare_reads_each_reading_a_changed_reading_verdict_fails():
+    def with_readings(*verdicts):
+        c = claim("A1")
+        c["readings"] = [{"name": "primary", "verdict": c["verdict"]}] + [
+            {"name": f"r{i}", "verdict": v} for i, v in enumerate(verdicts)]
+        return c
+
+    same = with_readings("partly", "reproduced")
+    assert compare_claims([same], [same]) == ([], False)
+    lines, changed = compare_claims([same], [with_readings("partly", "not reproduced")])
+    assert changed and lines == ["A1 [r1]: verdict reproduced -> not reproduced"]
+    lines, changed = compare_claims([claim("A1")], [same])  # a reference from before the readings
+    assert not changed and lines == ["A1 [r0]: reading only in the new run", "A1 [r1]: reading only in the new run"]

@@ -7,6 +7,7 @@ import pytest
 from tfadv.engine import Engine, EvolutionResult, StopRule, evolve, evolve_observing, make_starts
 from tfadv.papers.eyes import search
 from tfadv.papers.eyes.search import SearchResult, evolve_until, evolve_until_observing
+from tfadv.papers.eyes.stages import median_example
 
 
 def hand_model():
@@ -139,3 +140,25 @@ def test_readings_that_share_an_attack_do_not_attack_twice(monkeypatch):
     cost = sum(c for *_, c in calls)
     assert cost == single_costs["conf"] == max(single_costs.values())
     assert 2 * cost < sum(single_costs.values())
+
+
+def test_zero_step_successes_leave_the_search_entirely():
+    """The 'zero-step excluded' reading: a start already labelled as the target is no attempt."""
+    n = 5
+    x = np.arange(n * 4, dtype=np.float32).reshape(n, 4)
+    found = EvolutionResult(x_start=x, x_final=x + 1, target=np.full(n, 3), success=np.ones(n, bool),
+                            steps=np.array([0, 4, 0, 9, 2]), confidence=np.full(n, 0.6, np.float32),
+                            predicted=np.full(n, 3))
+    search = SearchResult(successes=found, attempt_success=np.array([True, False, True, True, False, True, True]),
+                          attempt_steps=np.array([0, 50, 4, 0, 50, 9, 2]), target=3, n_wanted=5)
+    moved = search.without_zero_step()
+    assert moved.successes.steps.tolist() == [4, 9, 2] and moved.successes.x_start[:, 0].tolist() == [4, 12, 16]
+    assert moved.attempt_success.tolist() == [False, True, False, True, True]
+    assert moved.attempt_steps.tolist() == [50, 4, 50, 9, 2] and moved.attempts == 5
+    assert search.attempts == 7 and len(search.successes) == 5  # the original is unchanged
+
+
+def test_the_single_example_shown_is_the_one_of_median_confidence():
+    assert median_example(np.array([0.9, 0.1, 0.5, 0.7, 0.3])) == 2  # median 0.5
+    assert median_example(np.array([0.25, 0.875, 0.375, 0.625])) == 2  # median 0.5: 0.375 and 0.625 tie, the first wins
+    assert median_example(np.array([0.99])) == 0

@@ -67,8 +67,8 @@ def used_files(output_dir, presets: Iterable[Preset], papers: tuple[Paper, ...] 
             needed = paper.models_needed(cfg)
             used |= {artifacts.model_path(output_dir, key) for key in needed}
             stages = importlib.import_module(paper.summarize.__module__)  # the paper's stages module
-            used |= set(stages.cache_paths(cfg, output_dir, fingerprint))
             for c in [cfg] + [r.config for r in paper.readings(cfg)]:
+                used |= set(stages.cache_paths(c, output_dir, fingerprint))
                 prints = [fingerprint(key) for key in paper.models_needed(c)]
                 if None not in prints:
                     used.add(summary_path(output_dir, paper, c, preset.enforce_floors, prints))

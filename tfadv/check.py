@@ -59,4 +59,21 @@ def compare_claims(reference: list[dict], new: list[dict], *, rel: float = 1e-6,
             for path, value in _flatten(check["numbers"]):
                 if path not in before or _differs(before[path], value, rel, abs_):
                     lines.append(f"{cid}: {check['name']!r} {path}: {before.get(path)} -> {value}")
+        reading_lines, reading_changed = _compare_readings(cid, a.get("readings") or [], b.get("readings") or [])
+        lines += reading_lines
+        changed = changed or reading_changed
+    return lines, changed
+
+
+def _compare_readings(cid: str, reference: list[dict], new: list[dict]) -> tuple[list[str], bool]:
+    """A claim's readings (PROTOCOL.md section 8): a changed verdict counts as a change; a reading on
+    one side only is listed (a reference made before a reading existed does not fail the check)."""
+    lines, changed = [], False
+    ref, cur = {r["name"]: r for r in reference}, {r["name"]: r for r in new}
+    for name in [n for n in ref if n != "primary"] + [n for n in cur if n not in ref and n != "primary"]:
+        if name not in cur or name not in ref:
+            lines.append(f"{cid} [{name}]: reading only in the {'reference' if name in ref else 'new run'}")
+        elif ref[name]["verdict"] != cur[name]["verdict"]:
+            lines.append(f"{cid} [{name}]: verdict {ref[name]['verdict']} -> {cur[name]['verdict']}")
+            changed = True
     return lines, changed

@@ -24,6 +24,8 @@ class TrainConfig:
         shuffled-label control of PROTOCOL.md section 2).
       schedule: ``"constant"`` learning rate, or ``"cosine"`` decay to zero
         over the run.
+      loss: the training loss (``"mse"``, ...), or None for the model's own
+        (``tfadv.models``).
     """
 
     name: str
@@ -34,6 +36,7 @@ class TrainConfig:
     epochs: int = 5
     shuffle_labels: bool = False
     schedule: str = "constant"
+    loss: str | None = None
 
     def __post_init__(self):
         if self.schedule not in ("constant", "cosine"):
@@ -44,7 +47,11 @@ class TrainConfig:
             raise ValueError(f"invalid training configuration {self}.")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The settings (``loss`` only when set, so models trained before it existed keep their keys)."""
+        d = dataclasses.asdict(self)
+        if d["loss"] is None:
+            del d["loss"]
+        return d
 
     @property
     def trained(self) -> bool:
@@ -78,9 +85,9 @@ TRAIN_CONFIGS: dict[str, TrainConfig] = {
         TrainConfig("cosine15", learning_rate=3e-3, epochs=15, schedule="cosine"),
         # PROTOCOL.md section 8, paper A's `classic` reading: the textbook recipe
         # for a 784-30-10 sigmoid net with a quadratic cost (plain SGD).
-        TrainConfig("classic", optimizer="sgd", learning_rate=3.0, batch_size=10, epochs=30),
+        TrainConfig("classic", optimizer="sgd", learning_rate=3.0, batch_size=10, epochs=30, loss="mse"),
         # The same recipe for one epoch: the classic reading of the smoke presets.
-        TrainConfig("classic_brief", optimizer="sgd", learning_rate=3.0, batch_size=10, epochs=1),
+        TrainConfig("classic_brief", optimizer="sgd", learning_rate=3.0, batch_size=10, epochs=1, loss="mse"),
         TrainConfig("brief", epochs=2),
         TrainConfig("brief_shuffled", epochs=2, shuffle_labels=True),
     )
@@ -218,6 +225,16 @@ class DoughConfig:
       transfer_starts: fresh uniform-noise starts for the transfer test (B5).
       classifier_per_class: adversarial examples per class for B6.
       classifier_arch, classifier_config: the fresh classifier of B6.
+      readings: also judge every claim under the readings of PROTOCOL.md
+        section 8 (``tfadv.papers.dough.readings``); False in the readings'
+        own settings.
+      starts: ``"noise"`` (the protocol's controlled inputs: ``n_noise``
+        uniform-noise images and the constants; B5 and B6 evolve fresh noise)
+        or ``"test_images"`` (as many real test images, each evolved into
+        every other class; B5's fresh starts are further test images, B6's
+        training images).
+      zero_step: ``"counted"`` or ``"excluded"`` (a start the model already
+        gives the class is left out of successes, patterns and B6's data).
     """
 
     datasets: tuple[str, ...] = ("mnist", "fashion_mnist")
@@ -237,6 +254,15 @@ class DoughConfig:
     classifier_per_class: int = 1000
     classifier_arch: str = "mlp_deep_relu"
     classifier_config: str = "default"
+    readings: bool = True
+    starts: str = "noise"
+    zero_step: str = "counted"
+
+    def __post_init__(self):
+        if self.starts not in ("noise", "test_images"):
+            raise ValueError(f"starts must be 'noise' or 'test_images', got {self.starts!r}.")
+        if self.zero_step not in ("counted", "excluded"):
+            raise ValueError(f"zero_step must be 'counted' or 'excluded', got {self.zero_step!r}.")
 
 
 @dataclasses.dataclass(frozen=True)

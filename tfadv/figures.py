@@ -23,12 +23,13 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def save_figure(fig: Figure, out: Output, item_id: str) -> list[Path]:
-    """Writes ``figures/<id>.png`` (150 dpi) and ``.pdf`` into ``out.folder``; returns the paths.
+    """Writes ``figures/<id>.png`` (150 dpi) and, unless ``out.pdf`` is off, ``.pdf`` into
+    ``out.folder``; returns the paths.
 
     The footer names the item and ``out``'s preset (``Output.note``).
     """
     fig.supxlabel(f"{item_id}. {out.note()}", x=0.995, ha="right", fontsize=7, color="0.3")
-    paths = artifacts.figure_paths(out.folder, item_id)
+    paths = artifacts.figure_paths(out.folder, item_id)[:None if out.pdf else 1]
     for path in paths:
         with artifacts.atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=150, format=path.suffix[1:])

@@ -332,3 +332,26 @@ def run_item(item_id: str) -> None:
                 print(f"{claim.id} ({claim.verdict}): {claim.rule}")
 
     run(main, f"scripts/{item_id}.py")
+
+
+def run_claims_readings() -> None:
+    """Entry point of ``scripts/claims_readings.py``: every paper's claims, then the claims x readings grid."""
+    quiet_frameworks()
+    define_run_flags()
+
+    def main(argv):
+        no_arguments(argv)
+        set_up()
+        from pathlib import Path
+
+        from tfadv import registry
+        from tfadv.outputs import Output
+        from tfadv.pipeline import Pipeline
+        from tfadv.readings_grid import make_claims_readings
+
+        pipeline = Pipeline(run_context())
+        claims = pipeline.write_claims([p.id for p in registry.PAPERS])
+        for path in make_claims_readings(claims, Output(Path(FLAGS.output_dir), FLAGS.preset)):
+            print(path)
+
+    run(main, "scripts/claims_readings.py")

@@ -28,11 +28,14 @@ class Output:
       preset: the name of the preset whose run draws the item.
       reading: for an item drawn under a setting reading (PROTOCOL.md
         section 8), the reading and what it changes.
+      pdf: also write each figure as PDF (the paper's items); a reading's
+        figures are PNG only, to be looked at beside the primary ones.
     """
 
     folder: Path
     preset: str
     reading: str = ""
+    pdf: bool = True
 
     def note(self) -> str:
         """One sentence naming the preset (and the reading, for a reading's item); for a smoke-size

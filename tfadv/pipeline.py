@@ -128,7 +128,7 @@ class Pipeline:
         for r in paper.readings(paper.config(self.ctx.preset)):
             summary = self._summary(paper, r.config)
             out = Output(self.ctx.output_dir / "readings" / r.slug, self.ctx.preset.name,
-                         reading=f"{r.name} ({'; '.join(f'{k}: {v}' for k, v in r.settings.items())})")
+                         reading=f"{r.name} ({'; '.join(f'{k}: {v}' for k, v in r.settings.items())})", pdf=False)
             for item_id in paper.reading_items:
                 made += self._timed(f"{paper.id}: readings' figures and tables",
                                     lambda: paper.item(item_id).make(summary, out))

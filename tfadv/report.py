@@ -16,6 +16,7 @@ from pathlib import Path
 from tfadv import artifacts
 from tfadv.outputs import PAPER_SCALE, is_smoke
 from tfadv.paper import Item, Paper
+from tfadv.readings_grid import ITEM_ID, WHAT
 
 
 def _fmt(value) -> str:
@@ -45,8 +46,35 @@ def _claim_section(claim: dict) -> list[str]:
         lines += ["", "| number | paper | reproduced |", "|---|---|---|"]
         for key, paper_value in claim["paper_numbers"].items():
             lines.append(f"| {key} | {_fmt(paper_value)} | {_fmt(claim['measured'].get(key))} |")
+    lines += _readings_table(claim)
     lines.append("")
     return lines
+
+
+def _readings_table(claim: dict) -> list[str]:
+    """The claim's verdict under each reading of PROTOCOL.md section 8 (none when it has no readings)."""
+    readings = claim.get("readings") or []
+    if len(readings) < 2:
+        return []
+    robust = "robust: every reading gives this verdict" if claim.get("robust") else "not robust"
+    lines = ["", f"Readings ({across_readings(claim)}; {robust}):", "",
+             "| reading | changes | verdict | key numbers |", "|---|---|---|---|"]
+    for r in readings:
+        changes = "; ".join(f"{k}: {v}" for k, v in r["settings"].items()) or "nothing (pre-registered)"
+        lines.append(f"| {r['name']} | {changes} | **{r['verdict']}** | {r.get('headline', '')} |")
+    return lines
+
+
+def across_readings(claim: dict) -> str:
+    """The claim's verdicts over its readings in a few words, e.g. "reproduced in 2 of 6"."""
+    readings = claim.get("readings") or []
+    if not readings:
+        return "\u2014 (not computed in this run)"
+    counts = {}
+    for r in readings:
+        counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
+    order = ("reproduced", "partly", "not reproduced")
+    return ", ".join(f"{v} in {counts[v]} of {len(readings)}" for v in order if v in counts)
 
 
 def _item_section(output_dir: Path, entry: Item, preset: str) -> list[str]:
@@ -69,6 +97,20 @@ def _item_section(output_dir: Path, entry: Item, preset: str) -> list[str]:
     return lines
 
 
+def _grid_section(output_dir: Path, preset: str) -> list[str]:
+    """The ``claims_readings`` grid, when this run drew it."""
+    png, _ = artifacts.figure_paths(output_dir, ITEM_ID)
+    _, md, _ = artifacts.table_paths(output_dir, ITEM_ID)
+    if not png.exists():
+        return []
+    lines = [f"## Claims across readings (`{ITEM_ID}`)", "", WHAT, "", f"![{ITEM_ID}](figures/{png.name})", ""]
+    if md.exists():
+        lines += [md.read_text().strip(), ""]
+    lines += ["Each reading's figures and tables of paper A are under `readings/<reading>/`.", "",
+              f"Regenerate: `python scripts/{ITEM_ID}.py --output_dir={output_dir} --preset={preset}`", ""]
+    return lines
+
+
 def claim_command(papers: tuple[Paper, ...], claim_id: str) -> str:
     """The command that remakes the items whose primary claim is ``claim_id``."""
     ids = [e.id for p in papers for e in p.items if e.claims[0] == claim_id]
@@ -77,11 +119,13 @@ def claim_command(papers: tuple[Paper, ...], claim_id: str) -> str:
 
 def results_table(papers: tuple[Paper, ...], claims: list[dict]) -> str:
     """The README's results table: claim, the paper's numbers, the reproduced ones, verdict, command."""
-    lines = ["| claim | paper's numbers | reproduced | verdict | command |", "|---|---|---|---|---|"]
+    lines = ["| claim | paper's numbers | reproduced | verdict | verdict across readings | command |",
+             "|---|---|---|---|---|---|"]
     for c in claims:
         paper = "; ".join(f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in c.get("paper_numbers", {}).items())
         lines.append(f"| **{c['id']}** {c['claim']} | {paper or 'none given (qualitative)'} | "
-                     f"{c.get('headline', '')} | **{c['verdict']}** | `{claim_command(papers, c['id'])}` |")
+                     f"{c.get('headline', '')} | **{c['verdict']}** | {across_readings(c)} | "
+                     f"`{claim_command(papers, c['id'])}` |")
     return "\n".join(lines)
 
 
@@ -106,10 +150,13 @@ def write_report(output_dir, papers: tuple[Paper, ...], claims: list[dict], pres
     by_id = {c["id"]: c for c in claims}
     glance = "## Claims at a glance" + (f" (preset `{preset}`: a smoke-size run)" if is_smoke(preset) else "")
     lines = ["# tfadv reproduction report", ""] + smoke_banner(preset) + (header or []) + [
-        "", glance, "", "| claim | paper | verdict | key numbers | rule |", "|---|---|---|---|---|"]
+        "", glance, "", "| claim | paper | verdict | across readings | key numbers | rule |",
+        "|---|---|---|---|---|---|"]
     for c in claims:
-        lines.append(f"| {c['id']} | {c['paper']} | **{c['verdict']}** | {c.get('headline', '')} | {c['rule']} |")
+        lines.append(f"| {c['id']} | {c['paper']} | **{c['verdict']}** | {across_readings(c)} | "
+                     f"{c.get('headline', '')} | {c['rule']} |")
     lines.append("")
+    lines += _grid_section(output_dir, preset)
     for paper in papers:
         entries = paper.items
         claim_ids = sorted({e.claims[0] for e in entries} | {c["id"] for c in claims if c["paper"] == paper.id})

@@ -51,7 +51,8 @@ def _now() -> str:
 
 def _run(ids: list[str], paper_ids: list[str], preset: str) -> list[dict]:
     from tfadv import artifacts, registry, report
-    from tfadv.outputs import is_smoke
+    from tfadv.outputs import Output, is_smoke
+    from tfadv.readings_grid import ITEM_ID, make_claims_readings
     from tfadv.registry import PAPERS
     from tfadv.pipeline import Pipeline
 
@@ -76,6 +77,10 @@ def _run(ids: list[str], paper_ids: list[str], preset: str) -> list[dict]:
             print(f"{paper}: {len(paths)} figures and tables of its readings in "
                   f"{Path(FLAGS.output_dir) / 'readings'}", flush=True)
     claims = pipeline.write_claims(paper_ids)
+    if FLAGS.only is None:  # --only makes just the items it names
+        made = make_claims_readings(claims, Output(Path(FLAGS.output_dir), preset))
+        print(f"{ITEM_ID}: {len(made)} files (every claim under every reading) in {made[0].parent.parent}",
+              flush=True)
     flag_values = {name: FLAGS[name].value for name in ("output_dir", "data_dir", "synthetic_data", "no_verify",
                                                         "preset", "paper", "only", "force", "check", "verbosity")}
     manifest = pipeline.manifest(paper_ids, flag_values, started, _now())

@@ -99,7 +99,8 @@ def train_model(
     keras.utils.set_random_seed(seed)
     model = build_model(model_name, seed)
     steps = config.epochs * int(np.ceil(len(x_train) / config.batch_size))
-    _compile(model, spec.loss, config, steps)
+    loss = config.loss or spec.loss
+    _compile(model, loss, config, steps)
     labels = np.asarray(y_train)
     if config.shuffle_labels:
         labels = np.random.default_rng([seed, 1]).permutation(labels)
@@ -109,7 +110,7 @@ def train_model(
                     model_name, dataset, config.name, seed, config.epochs, len(x_train))
         model.fit(
             to_model_input(x_train, model),
-            _targets(labels, spec.loss),
+            _targets(labels, loss),
             batch_size=config.batch_size,
             epochs=config.epochs,
             shuffle=True,

@@ -3,6 +3,7 @@
 from tfadv.paper import Item, Paper
 from tfadv.papers.dough import claims, items, stages
 from tfadv.papers.dough.plan import VERSION, models_needed
+from tfadv.papers.dough.readings import setting_readings
 from tfadv.papers.dough.summary import DoughSummary
 
 PAPER = Paper(
@@ -34,4 +35,6 @@ PAPER = Paper(
     summarize=stages.summarize,
     load_summary=DoughSummary.load,
     claims=claims.claims,
+    readings=setting_readings,
+    reading_items=("dough_fig1", "dough_tab4"),
 )

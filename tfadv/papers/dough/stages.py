@@ -30,12 +30,47 @@ from tfadv.papers.dough.summary import (
 from tfadv.training import train_model
 
 
-def start_bank(cfg: DoughConfig) -> np.ndarray:
-    """The controlled inputs: ``n_noise`` U[0,1] images (fixed seed), then the constants."""
+def start_bank(cfg: DoughConfig, source=None, dataset: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The controlled inputs and their labels (None for noise).
+
+    ``starts="noise"``: ``n_noise`` U[0,1] images (fixed seed), then the
+    constants. ``"test_images"``: as many test images of ``dataset`` (from
+    ``source``), the first of a fixed permutation (``natural_images``).
+    """
+    n_bank = cfg.n_noise + len(cfg.constants)
+    if cfg.starts == "test_images":
+        return natural_images(cfg, source, dataset, "test", n_bank)
     noise = make_starts("uniform", cfg.n_noise, cfg.bank_seed)
     constants = np.stack([np.full((28, 28), c, np.float32) for c in cfg.constants]) if cfg.constants else \
         np.zeros((0, 28, 28), np.float32)
-    return np.concatenate([noise, constants])
+    return np.concatenate([noise, constants]), None
+
+
+def natural_images(cfg: DoughConfig, source, dataset: str, split: str, n: int, offset: int = 0):
+    """Images ``offset .. offset + n`` of a fixed permutation (seed ``bank_seed``) of a split, with labels."""
+    (train, test), _ = source.load(dataset)
+    x, y = train if split == "train" else test
+    order = np.random.default_rng(cfg.bank_seed).permutation(len(x))[offset:offset + n]
+    if len(order) < n:
+        raise ValueError(f"{dataset} has {len(x)} {split} images; the readings need {offset + n}.")
+    return x[order].astype(np.float32), y[order].astype(np.int64)
+
+
+def counted(cfg: DoughConfig, result: EvolutionResult, labels: np.ndarray | None) -> np.ndarray:
+    """Which examples of a bank evolution count (PROTOCOL.md section 8): all of them under the protocol;
+    not a test image toward its own class; not a start already in the class when zero-step is excluded."""
+    keep = np.ones(len(result), bool)
+    if labels is not None:
+        keep &= np.tile(labels, len(result) // len(labels)) != result.target
+    if cfg.zero_step == "excluded":
+        keep &= ~(result.success & (result.steps == 0))
+    return keep
+
+
+def _reading_key(cfg: DoughConfig) -> dict:
+    """The readings' settings in a cache key (empty under the protocol, so its keys never change)."""
+    return {k: getattr(cfg, k) for k, default in (("starts", "noise"), ("zero_step", "counted"))
+            if getattr(cfg, k) != default}
 
 
 def _bank_settings(cfg: DoughConfig, kappa: float | None):
@@ -48,7 +83,7 @@ def bank_path(output_dir, cfg: DoughConfig, entry: ModelEntry, dataset: str, sto
     cache_key = artifacts.config_key({
         "model": model_fingerprint,
         "settings": _bank_settings(cfg, kappa).to_dict(), "n_noise": cfg.n_noise, "constants": list(cfg.constants),
-        "bank_seed": cfg.bank_seed, "engine": VERSION,
+        "bank_seed": cfg.bank_seed, "engine": VERSION, **({"starts": cfg.starts} if cfg.starts != "noise" else {}),
     })
     return artifacts.attack_path(output_dir, "dough",
                                  f"{entry.arch}__{dataset}__{entry.config}__s{entry.seed}__{stop}", cache_key)
@@ -66,7 +101,7 @@ def classifier_paths(output_dir, cfg: DoughConfig, entry: ModelEntry, model_fing
     cache_key = artifacts.config_key({
         "model": model_fingerprint,
         "settings": cfg.attack.to_dict(), "n": cfg.classifier_per_class * 10,
-        "classifier": [cfg.classifier_arch, cfg.classifier_config], "engine": VERSION,
+        "classifier": [cfg.classifier_arch, cfg.classifier_config], "engine": VERSION, **_reading_key(cfg),
     })
     name = f"classifier__{entry.arch}__{entry.config}__s{entry.seed}"
     evo_path = artifacts.attack_path(output_dir, "dough", name, cache_key)
@@ -101,7 +136,7 @@ def evolve_bank(ctx: RunContext, cfg: DoughConfig, entry: ModelEntry, dataset: s
     if model is None:
         return None
     settings = _bank_settings(cfg, kappa)
-    starts = start_bank(cfg)
+    starts, _ = start_bank(cfg, ctx.source, dataset)
     path = bank_path(ctx.output_dir, cfg, entry, dataset, stop, kappa, ctx.models.fingerprint(key))
 
     def compute():
@@ -112,29 +147,31 @@ def evolve_bank(ctx: RunContext, cfg: DoughConfig, entry: ModelEntry, dataset: s
     return artifacts.cached(path, compute, lambda r, p: r.save(p), EvolutionResult.load, force=force)
 
 
-def class_stats(result: EvolutionResult) -> np.ndarray:
+def class_stats(result: EvolutionResult, keep: np.ndarray | None = None) -> np.ndarray:
     """Per class, the ``STATS``: success rate; median steps, mean L2 and Linf of
     delta over the successes; fraction of starts the model already gave that
-    class (0 steps, delta = 0)."""
+    class (0 steps, delta = 0). Only the examples of ``keep`` count (``counted``)."""
     out = np.full((10, len(STATS)), np.nan)
     delta = result.delta.reshape(len(result), -1)
+    keep = np.ones(len(result), bool) if keep is None else keep
     for c in range(10):
-        mine = result.target == c
+        mine = (result.target == c) & keep
         ok = mine & result.success
-        out[c, 0] = result.success[mine].mean()
+        out[c, 0] = result.success[mine].mean() if mine.any() else np.nan
         if ok.any():
             out[c, 1] = np.median(result.steps[ok])
             out[c, 2] = np.linalg.norm(delta[ok], axis=1).mean()
             out[c, 3] = np.abs(delta[ok]).max(axis=1).mean()
-        out[c, 4] = np.mean(ok[mine] & (result.steps[mine] == 0))
+        out[c, 4] = np.mean(ok[mine] & (result.steps[mine] == 0)) if mine.any() else np.nan
     return out
 
 
 def class_patterns(result: EvolutionResult, cfg: DoughConfig, main: bool, model: ModelKey,
-                   stop: str) -> dict[PatternKey, np.ndarray]:
-    """Class patterns of one evolution: every abstraction, K and split half for main models."""
+                   stop: str, keep: np.ndarray | None = None) -> dict[PatternKey, np.ndarray]:
+    """Class patterns of one evolution: every abstraction, K and split half for main models
+    (from the successes among ``keep``, ``counted``)."""
     n_bank = cfg.n_noise + len(cfg.constants)
-    ok = result.success
+    ok = result.success if keep is None else result.success & keep
     delta = result.delta[ok].reshape(-1, 784)
     targets = result.target[ok]
     start_index = np.tile(np.arange(n_bank), 10)[ok]
@@ -209,13 +246,18 @@ def classifier_accuracy(ctx: RunContext, cfg: DoughConfig, entry: ModelEntry) ->
     evo_path, result_path = classifier_paths(ctx.output_dir, cfg, entry, ctx.models.fingerprint(key))
 
     def evolve_starts():
-        starts = make_starts("uniform", n, cfg.bank_seed + 1)
-        return evolve(model, starts, np.arange(n) % 10, **cfg.attack.evolve_options())
+        targets = np.arange(n) % 10
+        if cfg.starts == "test_images":  # training images, each toward a class other than its own
+            starts, labels = natural_images(cfg, ctx.source, CLASSIFIER_DATASET, "train", 2 * n)
+            starts, _ = other_class_starts(starts, labels, targets)
+        else:
+            starts = make_starts("uniform", n, cfg.bank_seed + 1)
+        return evolve(model, starts, targets, **cfg.attack.evolve_options())
 
     def compute():
         evolved = artifacts.cached(evo_path, evolve_starts, lambda r, p: r.save(p), EvolutionResult.load,
                                    force=ctx.force)
-        ok = evolved.success
+        ok = evolved.success & counted(cfg, evolved, None)
         (_, test), _ = ctx.source.load(CLASSIFIER_DATASET)
         _, meta = train_model(cfg.classifier_arch, CLASSIFIER_DATASET, get_train_config(cfg.classifier_config), 0,
                               ((evolved.x_final[ok], evolved.target[ok].astype(np.uint8)), test), verbose=0)
@@ -226,7 +268,23 @@ def classifier_accuracy(ctx: RunContext, cfg: DoughConfig, entry: ModelEntry) ->
     return ClassifierResult(result["accuracy"], result["n_train"])
 
 
-def class_median_norms(result: EvolutionResult) -> np.ndarray:
+def other_class_starts(images: np.ndarray, labels: np.ndarray, targets: np.ndarray):
+    """One image per target, in order, each from the pool with a label other than its target.
+
+    Returns the starts and their labels; ``ValueError`` if the pool runs out.
+    """
+    used = np.zeros(len(images), bool)
+    picked = []
+    for t in targets:
+        free = np.flatnonzero(~used & (labels != t))
+        if not len(free):
+            raise ValueError(f"no image left of a class other than {t} among {len(images)}.")
+        used[free[0]] = True
+        picked.append(free[0])
+    return images[picked], labels[picked]
+
+
+def class_median_norms(result: EvolutionResult, keep: np.ndarray | None = None) -> np.ndarray:
     """B5: per class, the median L2 norm of the perturbations that moved a start into it.
 
     Starts the model already gave the class succeed after 0 steps with a zero
@@ -236,10 +294,18 @@ def class_median_norms(result: EvolutionResult) -> np.ndarray:
     delta = result.delta.reshape(len(result), -1)
     norms = np.full(10, np.nan)
     for c in range(10):
-        ok = (result.target == c) & result.success & (result.steps > 0)
+        ok = (result.target == c) & result.success & (result.steps > 0) & (True if keep is None else keep)
         if ok.any():
             norms[c] = np.median(np.linalg.norm(delta[ok], axis=1))
     return norms
+
+
+def transfer_starts(cfg: DoughConfig, source, dataset: str) -> np.ndarray:
+    """B5's fresh starts: uniform noise, or the test images after the bank's under ``starts="test_images"``."""
+    if cfg.starts == "test_images":
+        return natural_images(cfg, source, dataset, "test", cfg.transfer_starts,
+                              offset=cfg.n_noise + len(cfg.constants))[0]
+    return make_starts("uniform", cfg.transfer_starts, cfg.bank_seed + 2)
 
 
 def summarize(cfg: DoughConfig, ctx: RunContext) -> DoughSummary:
@@ -257,9 +323,10 @@ def summarize(cfg: DoughConfig, ctx: RunContext) -> DoughSummary:
         models[e.key(d)] = ModelRecord(e.role, float(model_meta["test_accuracy"]), result is not None)
         if result is None:
             continue
+        keep = counted(cfg, result, start_bank(cfg, ctx.source, d)[1])
         if stop == "argmax":
-            stats[e.key(d)] = class_stats(result)
-        patterns.update(class_patterns(result, cfg, e.role == "main" and stop == "argmax", e.key(d), stop))
+            stats[e.key(d)] = class_stats(result, keep)
+        patterns.update(class_patterns(result, cfg, e.role == "main" and stop == "argmax", e.key(d), stop, keep))
     if report:
         report(len(jobs), len(jobs), "evolutions done")
         report.close()
@@ -276,8 +343,9 @@ def summarize(cfg: DoughConfig, ctx: RunContext) -> DoughSummary:
             nets.append(model)
             main_patterns.append(patterns[PatternKey(e.key(d))] if model is not None else None)
             result = evolve_bank(ctx, cfg, e, d, "argmax", None) if model is not None else None
-            norms.append(class_median_norms(result) if result is not None else None)
-        fresh = make_starts("uniform", cfg.transfer_starts, cfg.bank_seed + 2)
+            keep = counted(cfg, result, start_bank(cfg, ctx.source, d)[1]) if result is not None else None
+            norms.append(class_median_norms(result, keep) if result is not None else None)
+        fresh = transfer_starts(cfg, ctx.source, d)
         rate, random_rate = transfer_rates(nets, main_patterns, norms, fresh, cfg.bank_seed)
         transfers[d] = Transfer(tuple(e.key(d) for e in mains), rate, random_rate)
 
