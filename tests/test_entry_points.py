@@ -193,12 +193,17 @@ def test_a_run_prints_only_progress_stages_and_results(tiny_run):
 def test_manifest_records_the_commit_and_unverified_data(tiny_run):
     out, _ = tiny_run
     manifest = artifacts.read_json(out / "manifest.json")
-    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
-    if head.returncode == 0 and git_record(REPO / "tfadv")["commit"] != NOT_A_CHECKOUT:
+    # The package the command ran: from a checkout (editable install) or an installed copy (pip install .,
+    # as .ci/run does), whichever a fresh interpreter in the run's folder imports.
+    where = subprocess.run([sys.executable, "-c", "import os, tfadv; print(os.path.dirname(tfadv.__file__))"],
+                           cwd=out.parent, capture_output=True, text=True, check=True).stdout.strip()
+    assert manifest["source"]["path"] == str(Path(where).resolve())
+    if Path(where).resolve() == (REPO / "tfadv").resolve():
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
         assert manifest["source"]["commit"] == head.stdout.strip()
         assert isinstance(manifest["source"]["dirty"], bool)
-    else:
-        assert manifest["source"]["commit"] == NOT_A_CHECKOUT
+    else:  # an installed copy is no checkout, even inside a clone's .venv
+        assert manifest["source"]["commit"] == NOT_A_CHECKOUT and manifest["source"]["dirty"] is None
     assert manifest["flags"]["no_verify"] is False
     assert [d["verified"] for d in manifest["data"].values()] == [False, False]  # synthetic data is never verified
 
