@@ -50,7 +50,7 @@ class ProgressLine:
     """
 
     def __init__(self, label: str, stream: TextIO | None = None, interval: float = 0.2,
-                 log_interval: float = 30.0, *, window: float = 60.0, min_done: int = 3,
+                 log_interval: float = 120.0, *, window: float = 60.0, min_done: int = 3,
                  min_seconds: float = 10.0, clock: Callable[[], float] = time.monotonic):
         self.label = label
         self.stream = stream or sys.stderr
