@@ -136,10 +136,10 @@ def evolve_bank(ctx: RunContext, cfg: DoughConfig, entry: ModelEntry, dataset: s
     if model is None:
         return None
     settings = _bank_settings(cfg, kappa)
-    starts, _ = start_bank(cfg, ctx.source, dataset)
     path = bank_path(ctx.output_dir, cfg, entry, dataset, stop, kappa, ctx.models.fingerprint(key))
 
-    def compute():
+    def compute():  # the bank is made only when the evolution is not cached
+        starts, _ = start_bank(cfg, ctx.source, dataset)
         x = np.tile(starts, (10, 1, 1))
         targets = np.repeat(np.arange(10), len(starts))
         return evolve(model, x, targets, **settings.evolve_options())
@@ -314,6 +314,7 @@ def summarize(cfg: DoughConfig, ctx: RunContext) -> DoughSummary:
     rules = stop_rules(cfg)
     models, patterns, stats = {}, {}, {}
     jobs = bank_jobs(cfg)
+    bank_labels = {d: start_bank(cfg, ctx.source, d)[1] for d in cfg.datasets}  # once per dataset, not per job
     report = ctx.progress_line("paper B evolutions")
     for n, (d, e, stop, kappa) in enumerate(jobs):
         if report:
@@ -323,7 +324,7 @@ def summarize(cfg: DoughConfig, ctx: RunContext) -> DoughSummary:
         models[e.key(d)] = ModelRecord(e.role, float(model_meta["test_accuracy"]), result is not None)
         if result is None:
             continue
-        keep = counted(cfg, result, start_bank(cfg, ctx.source, d)[1])
+        keep = counted(cfg, result, bank_labels[d])
         if stop == "argmax":
             stats[e.key(d)] = class_stats(result, keep)
         patterns.update(class_patterns(result, cfg, e.role == "main" and stop == "argmax", e.key(d), stop, keep))
@@ -343,7 +344,7 @@ def summarize(cfg: DoughConfig, ctx: RunContext) -> DoughSummary:
             nets.append(model)
             main_patterns.append(patterns[PatternKey(e.key(d))] if model is not None else None)
             result = evolve_bank(ctx, cfg, e, d, "argmax", None) if model is not None else None
-            keep = counted(cfg, result, start_bank(cfg, ctx.source, d)[1]) if result is not None else None
+            keep = counted(cfg, result, bank_labels[d]) if result is not None else None
             norms.append(class_median_norms(result, keep) if result is not None else None)
         fresh = transfer_starts(cfg, ctx.source, d)
         rate, random_rate = transfer_rates(nets, main_patterns, norms, fresh, cfg.bank_seed)
