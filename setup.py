@@ -1,4 +1,5 @@
-"""Installs tfadv: ``pip install .`` (add ``[test]`` for the test suite)."""
+"""Installs tfadv: ``pip install .`` (extras: ``[test]`` the test suite, ``[jax]``/``[torch]`` Keras' JAX and
+PyTorch backends, ``[ray]`` running the stages on Ray)."""
 
 import re
 from pathlib import Path
@@ -26,6 +27,11 @@ setup(
         "matplotlib",
         "absl-py",
     ],
-    extras_require={"test": ["pytest", "pytest-xdist"]},
+    extras_require={
+        "test": ["pytest", "pytest-xdist"],
+        # CPU by default; on a GPU add JAX's CUDA wheels: pip install 'jax[cuda12]' (README).
+        "jax": ["jax>=0.4.30"],
+        "torch": ["torch>=2.3"],
+    },
     license="MIT",
 )

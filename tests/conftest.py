@@ -29,10 +29,10 @@ def tiny_splits():
 
 @pytest.fixture(scope="session", autouse=True)
 def deterministic_ops():
-    """TensorFlow ops deterministic for the whole session, as every entry point sets them (tfadv.flags)."""
-    from tfadv.training import enable_op_determinism
+    """The backend's ops deterministic for the whole session, as every entry point sets them (tfadv.flags)."""
+    from tfadv.backends import enable_determinism
 
-    enable_op_determinism()
+    enable_determinism()
 
 
 # Test files that hold an end-to-end run, longest first. Collected first, they start first on their

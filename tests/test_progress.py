@@ -24,7 +24,8 @@ class Terminal(io.StringIO):
 
 def _line(stream=None, **kwargs):
     clock = Clock()
-    return ProgressLine("work", stream or io.StringIO(), log_interval=0.0, clock=clock, **kwargs), clock
+    return ProgressLine("work", stream or io.StringIO(), log_interval=0.0, log_max_interval=0.0, log_delay=0.0,
+                        clock=clock, **kwargs), clock
 
 
 def test_format_seconds():
@@ -78,17 +79,32 @@ def test_no_estimate_when_done():
     assert line.seconds_left(10, 10) is None and "left" not in line.stream.getvalue()
 
 
-def test_log_lines_are_throttled_but_the_last_is_printed():
-    stream = io.StringIO()
+def _logged(line, clock, seconds, total):
+    """Drives ``line`` one item per second for ``seconds`` s (ending with done == total); the counts printed."""
+    for t in range(seconds + 1):
+        clock.now = t
+        line(t * total // seconds, total)
+    return [p.split(":")[1].split()[0] for p in line.stream.getvalue().splitlines()]
+
+
+def test_log_lines_start_after_the_delay_with_growing_gaps_and_the_last_printed():
     clock = Clock()
-    line = ProgressLine("work", stream, log_interval=30, clock=clock)
-    for i in range(100):
-        clock.now = i
-        line(i, 100)
-    clock.now = 100
-    line(100, 100)
-    printed = stream.getvalue().splitlines()
-    assert [p.split(":")[1].split()[0] for p in printed] == ["0/100", "30/100", "60/100", "90/100", "100/100"]
+    line = ProgressLine("work", io.StringIO(), log_interval=30, log_max_interval=60, log_delay=10, clock=clock)
+    # Printed at 10 s; the gap is then max(30, elapsed at the last line) capped at 60: 40, 80, 140, 200.
+    assert _logged(line, clock, 230, 230) == ["10/230", "40/230", "80/230", "140/230", "200/230", "230/230"]
+
+
+def test_work_done_within_the_log_delay_prints_nothing():
+    clock = Clock()
+    line = ProgressLine("work", io.StringIO(), log_interval=30, log_delay=10, clock=clock)
+    assert _logged(line, clock, 9, 9) == []
+
+
+def test_a_log_of_hours_stays_short():
+    """Defaults: a 3-hour stage leaves about 20 lines, a 15-minute one 5 (10 s, 2m10s, 4m20s, 8m40s, end)."""
+    for seconds, lines in ((15 * 60, 5), (3 * 3600, 22)):
+        clock = Clock()
+        assert len(_logged(ProgressLine("work", io.StringIO(), clock=clock), clock, seconds, seconds)) == lines
 
 
 def test_open_terminal_line_is_ended_before_a_log_line_or_a_warning(monkeypatch):

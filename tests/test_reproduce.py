@@ -33,6 +33,8 @@ CLAIM_IDS = [f"A{i}" for i in range(1, 6)] + [f"B{i}" for i in range(1, 7)]
 # counts go to the JSON file named by TFADV_TEST_WORK when the process exits.
 COUNTING_REPRODUCE = """
 import atexit, json, os
+from tfadv.flags import quiet_frameworks
+quiet_frameworks()  # what reproduce does first: keras is imported below, before reproduce.main()
 import keras
 from tfadv import reproduce
 from tfadv.engine import scheduler
@@ -109,7 +111,9 @@ def test_quick_run_makes_every_item_and_claim(quick_run):
     manifest = json.loads(Path(out, "manifest.json").read_text())
     assert manifest["runs"][-1]["stages_s"]
     assert manifest["models"] and all(m["training_wall_s"] >= 0 for m in manifest["models"])
-    print(f"quick run of both papers: {seconds:.0f} s, {len((run.stdout + run.stderr).splitlines())} lines printed")
+    printed = (run.stdout + run.stderr).splitlines()
+    print(f"quick run of both papers: {seconds:.0f} s, {len(printed)} lines printed")
+    assert len(printed) <= 40, "\n".join(printed)  # only progress, stage lines and results (issue 14)
 
 
 def _leaves(value):

@@ -39,24 +39,34 @@ class OutputDirError(OSError):
     """The output folder cannot be written (permissions, full disk), or belongs to another version."""
 
 
-def open_output_dir(output_dir) -> Path:
-    """Checks that ``output_dir`` can hold this version's results, and stamps it.
+def open_output_dir(output_dir, backend: str = "tensorflow") -> Path:
+    """Checks that ``output_dir`` can hold this version's results made on ``backend``, and stamps it.
+
+    A folder holds one Keras backend's results (its cached attacks are that
+    backend's); folders stamped before backends were recorded are TensorFlow's.
 
     Raises:
       OutputDirError: if the folder was made by an incompatible version of
-        tfadv, holds tfadv results without a stamp, or cannot be written.
+        tfadv or on another backend, holds tfadv results without a stamp, or
+        cannot be written.
     """
     output_dir = Path(output_dir)
     stamp = output_dir / STAMP
     if stamp.exists():
         try:
-            found = json.loads(stamp.read_text()).get("format")
+            record = json.loads(stamp.read_text())
         except (OSError, ValueError):
-            found = None
+            record = {}
+        found = record.get("format")
         if found != OUTPUT_FORMAT:
             raise OutputDirError(
                 f"{output_dir} was made by an incompatible version of tfadv (output format {found}, "
                 f"this version writes {OUTPUT_FORMAT}). Use another --output_dir, or delete this one.")
+        made_on = record.get("backend", "tensorflow")
+        if made_on != backend:
+            raise OutputDirError(
+                f"{output_dir} holds results made on the {made_on} backend, and this run uses {backend}. "
+                f"Use another --output_dir (e.g. --output_dir=results_{backend}), or --backend={made_on}.")
         return output_dir
     if any((output_dir / sub).exists() for sub in ("models", "attacks", "summaries")):
         raise OutputDirError(
@@ -64,7 +74,7 @@ def open_output_dir(output_dir) -> Path:
             "Use another --output_dir, or delete this one.")
     from tfadv import __version__
 
-    write_json(stamp, {"format": OUTPUT_FORMAT, "created_by": f"tfadv {__version__}"})
+    write_json(stamp, {"format": OUTPUT_FORMAT, "created_by": f"tfadv {__version__}", "backend": backend})
     return output_dir
 
 

@@ -118,4 +118,7 @@ def _check_output_dir(output_dir) -> None:
         raise artifacts.OutputDirError(
             f"{output_dir} is not a tfadv output folder (no {artifacts.STAMP}); nothing to clean. "
             "Point --output_dir at the folder of a run.")
-    artifacts.open_output_dir(output_dir)  # refuses an incompatible version; writes nothing when stamped
+    from tfadv.backends import active_backend
+
+    # Refuses an incompatible version or another backend's folder; writes nothing when stamped.
+    artifacts.open_output_dir(output_dir, active_backend())

@@ -37,7 +37,9 @@ class RunContext:
     _made: set = dataclasses.field(init=False, repr=False, default_factory=set)
 
     def __post_init__(self):
-        self.output_dir = artifacts.open_output_dir(self.output_dir)
+        from tfadv.backends import active_backend
+
+        self.output_dir = artifacts.open_output_dir(self.output_dir, active_backend())
         self.models = ModelBank(self.output_dir, self.source, force=self.force,
                                 enforce_floors=self.preset.enforce_floors, verbose=self.train_verbose)
 

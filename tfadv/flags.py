@@ -39,8 +39,16 @@ NOISE = tuple(re.compile(p) for p in (
 
 
 def define_data_flags() -> None:
-    """Where data and outputs live: every entry point."""
-    flags.DEFINE_string("output_dir", "results", "Folder for models, attacks, figures, tables and the report.")
+    """Where data and outputs live, and the backend: every entry point."""
+    from tfadv.backends import BACKENDS, DEFAULT, requested_backend
+
+    backend = requested_backend()  # select_backend (before_frameworks_load) has read --backend
+    flags.DEFINE_enum("backend", backend if backend in BACKENDS else DEFAULT, list(BACKENDS),
+                      "The framework Keras runs on (default: $KERAS_BACKEND, else tensorflow). A folder holds "
+                      "one backend's results; jax and torch need their extras: pip install '.[jax]'.")
+    flags.DEFINE_string("output_dir", "results" if backend == DEFAULT else f"results_{backend}",
+                        "Folder for models, attacks, figures, tables and the report "
+                        "(default: results, or results_<backend> for jax and torch).")
     flags.register_validator("output_dir", lambda v: bool(v and v.strip()),
                              "must name a folder (it is empty); e.g. --output_dir=results")
     flags.DEFINE_string(
@@ -96,6 +104,23 @@ def early_verbosity(argv: list[str]) -> int:
             except ValueError:
                 pass
     return 0 if value is None else value
+
+
+def before_frameworks_load(argv: list[str] | None = None) -> None:
+    """What an entry point does first, before anything imports Keras: picks the backend
+    (``--backend``, ``tfadv.backends.select_backend``) and hides framework start-up noise.
+
+    A backend that is unknown or not installed ends the process with one line on stderr.
+    """
+    from tfadv.backends import BackendError, select_backend
+
+    argv = sys.argv if argv is None else argv
+    try:
+        select_backend(argv)
+    except BackendError as e:
+        print(f"{os.path.basename(argv[0]) if argv else 'tfadv'}: error: {e}", file=sys.stderr)
+        sys.exit(USAGE_EXIT)
+    quiet_frameworks(argv)
 
 
 def quiet_frameworks(argv: list[str] | None = None) -> None:
@@ -160,7 +185,7 @@ def set_up() -> None:
     """Process-wide switches, made once at an entry point and never by library code.
 
     Logging: warnings only at ``--verbosity`` 0 and below (the default), INFO
-    lines (training, reuse) at 1, DEBUG at 2. Makes TensorFlow's ops
+    lines (training, reuse) at 1, DEBUG at 2. Makes the backend's ops
     deterministic (training is bitwise reproducible), drops TensorFlow's
     misleading retracing warning for the engine's programs, and ends an open
     progress line before any log line or warning is printed.
@@ -171,13 +196,15 @@ def set_up() -> None:
     logging.root.setLevel(level)
     logging.getLogger("tfadv").setLevel(level)
     progress.guard_logs_and_warnings()
-    import keras
+    from tfadv.backends import active_backend, enable_determinism
 
-    if keras.backend.backend() == "tensorflow":
+    if active_backend() != FLAGS.backend:
+        raise app.UsageError(f"--backend={FLAGS.backend}, but Keras already runs on {active_backend()} "
+                             f"(set KERAS_BACKEND={FLAGS.backend} before starting Python)")
+    enable_determinism()
+    if FLAGS.backend == "tensorflow":
         from tfadv.engine.tensorflow import quiet_retracing_warnings
-        from tfadv.training import enable_op_determinism
 
-        enable_op_determinism()
         quiet_retracing_warnings()
 
 
@@ -314,7 +341,7 @@ def _key_flags_for_help() -> None:
 
 def run_item(item_id: str) -> None:
     """Entry point of ``scripts/<item_id>.py``: makes that one figure or table."""
-    quiet_frameworks()
+    before_frameworks_load()
     define_run_flags()
 
     def main(argv):
@@ -336,7 +363,7 @@ def run_item(item_id: str) -> None:
 
 def run_claims_readings() -> None:
     """Entry point of ``scripts/claims_readings.py``: every paper's claims, then the claims x readings grid."""
-    quiet_frameworks()
+    before_frameworks_load()
     define_run_flags()
 
     def main(argv):

@@ -35,14 +35,18 @@ class ProgressLine:
     """Reports ``done/total`` with elapsed time and an estimate of what is left.
 
     Call the instance with ``(done, total, detail)``; call ``close()`` at the
-    end. On a terminal the line is redrawn at most ``interval`` seconds apart;
-    elsewhere (logs, CI) a line is printed at most every ``log_interval``
-    seconds, so a long run leaves a readable trace.
+    end. On a terminal the line is redrawn at most ``interval`` seconds apart.
+    Elsewhere (logs, CI) nothing is printed for the first ``log_delay``
+    seconds (work that is cached or quick leaves no trace); after that, the
+    gap between lines grows with the time elapsed, from ``log_interval`` to
+    ``log_max_interval`` seconds, and the last line is always printed: a long
+    run leaves a readable trace whose length grows slowly with its duration.
 
     Args:
       label: what the line counts, e.g. ``"paper A searches"``.
       stream: where to write (default ``sys.stderr``).
-      interval, log_interval: the redraw and log throttles, in seconds.
+      interval: the terminal's redraw throttle, in seconds.
+      log_delay, log_interval, log_max_interval: the log throttles, in seconds.
       window: seconds of recent history the rate is measured over.
       min_done, min_seconds: no estimate before this many items are done and
         this much time has passed.
@@ -50,12 +54,14 @@ class ProgressLine:
     """
 
     def __init__(self, label: str, stream: TextIO | None = None, interval: float = 0.2,
-                 log_interval: float = 120.0, *, window: float = 60.0, min_done: int = 3,
-                 min_seconds: float = 10.0, clock: Callable[[], float] = time.monotonic):
+                 log_interval: float = 120.0, *, log_max_interval: float = 600.0, log_delay: float = 10.0,
+                 window: float = 60.0, min_done: int = 3, min_seconds: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic):
         self.label = label
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.interval = interval if self.tty else log_interval
+        self.interval = interval
+        self.log_interval, self.log_max_interval, self.log_delay = log_interval, log_max_interval, log_delay
         self.window, self.min_done, self.min_seconds = window, min_done, min_seconds
         self.clock = clock
         self.start = clock()
@@ -80,11 +86,21 @@ class ProgressLine:
         while len(self._samples) > 2 and self._samples[1][0] <= now - self.window:
             self._samples.popleft()
 
+    def _due(self, now: float, last: bool) -> bool:
+        """Whether a line is drawn (terminal) or printed (log) now."""
+        if self.tty:
+            return last or now - self._last >= self.interval
+        elapsed = now - self.start
+        if elapsed < self.log_delay:
+            return False
+        gap = max(self.log_interval, min(self._last - self.start, self.log_max_interval))
+        return last or now - self._last >= gap
+
     def __call__(self, done: int, total: int, detail: str = "") -> None:
         global _open_line
         now = self.clock()
         self._record(now, done)
-        if now - self._last < self.interval and done < total:
+        if not self._due(now, done >= total):
             return
         self._last = now
         left = self.seconds_left(done, total, now)

@@ -15,18 +15,20 @@ NOT_A_CHECKOUT = "not a git checkout"
 
 
 def package_versions() -> dict:
-    """Versions of what produced a result."""
+    """Versions of what produced a result: the Keras backend in use and its framework's version(s)."""
     import h5py
     import keras
     import numpy as np
-    import tensorflow as tf
 
     import tfadv
+    from tfadv.backends import framework_versions
 
+    backend = keras.backend.backend()
     return {
         "tfadv": tfadv.__version__,
-        "tensorflow": tf.__version__,
+        "backend": backend,
         "keras": keras.__version__,
+        **framework_versions(backend),
         "numpy": np.__version__,
         "h5py": h5py.__version__,
         "python": platform.python_version(),

@@ -25,6 +25,7 @@ from absl import app
 from absl import flags as absl_flags
 
 from tfadv import flags
+from tfadv.backends import framework_label
 
 FLAGS = flags.FLAGS
 RUN_ONLY = ("paper", "only", "check", "force")  # flags that make no sense with --clean
@@ -85,8 +86,9 @@ def _run(ids: list[str], paper_ids: list[str], preset: str) -> list[dict]:
                                                         "preset", "paper", "only", "force", "check", "verbosity")}
     manifest = pipeline.manifest(paper_ids, flag_values, started, _now())
     artifacts.write_json(Path(FLAGS.output_dir) / "manifest.json", manifest)
-    header = [f"Preset `{preset}`; made by tfadv {manifest['versions']['tfadv']} with TensorFlow "
-              f"{manifest['versions']['tensorflow']} on {manifest['machine']['processor']} "
+    versions = manifest["versions"]
+    header = [f"Preset `{preset}`; made by tfadv {versions['tfadv']} with Keras {versions['keras']} on "
+              f"{framework_label(versions)}, on {manifest['machine']['processor']} "
               f"({manifest['machine']['cpu_count']} cores); finished {manifest['runs'][-1]['finished']}.",
               "", f"Regenerate everything: `python -m tfadv.reproduce --preset={preset} "
               f"--output_dir={FLAGS.output_dir}{' --synthetic_data' if FLAGS.synthetic_data else ''}`. "
@@ -176,7 +178,7 @@ def _main(argv) -> None:
 
 
 def main() -> None:
-    flags.quiet_frameworks()  # before TensorFlow is imported (the flag definitions import it)
+    flags.before_frameworks_load()  # the flag definitions import Keras
     _define_flags()
     flags.run(_main, "tfadv.reproduce")
 

@@ -35,7 +35,7 @@ def _main(argv) -> None:
             raise app.UsageError(str(e)) from None
     source = flags.data_source()
     source.load(f.dataset)  # a data error stops the command before the output folder is made
-    output_dir = artifacts.open_output_dir(f.output_dir)
+    output_dir = artifacts.open_output_dir(f.output_dir, f.backend)
     _, metadata, path = ensure_model(output_dir, ModelKey(f.model, f.dataset, config, f.seed), source,
                                      force=f.force, verbose=flags.keras_verbosity(per_epoch=True))
     floor = "meets" if metadata["meets_floor"] else "BELOW"
@@ -44,7 +44,7 @@ def _main(argv) -> None:
 
 
 def main() -> None:
-    flags.quiet_frameworks()  # before TensorFlow is imported (the flag definitions import it)
+    flags.before_frameworks_load()  # the flag definitions import Keras
     flags.define_train_flags()
     flags.run(_main, "tfadv.train")
 

@@ -17,7 +17,6 @@ from pathlib import Path
 import h5py
 import keras
 import numpy as np
-import tensorflow as tf
 
 from tfadv import artifacts, data
 from tfadv.config import TrainConfig, get_train_config
@@ -33,11 +32,6 @@ logger = logging.getLogger(__name__)
 
 class ModelFileError(ValueError):
     """A model file is missing, truncated, or was not written by tfadv."""
-
-
-def enable_op_determinism() -> None:
-    """Makes TensorFlow ops deterministic, process-wide: entry points call it once, before any training."""
-    tf.config.experimental.enable_op_determinism()
 
 
 def _compile(model: keras.Model, loss: str, config: TrainConfig, steps: int) -> None:

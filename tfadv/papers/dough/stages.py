@@ -315,7 +315,9 @@ def summarize(cfg: DoughConfig, ctx: RunContext) -> DoughSummary:
     models, patterns, stats = {}, {}, {}
     jobs = bank_jobs(cfg)
     bank_labels = {d: start_bank(cfg, ctx.source, d)[1] for d in cfg.datasets}  # once per dataset, not per job
-    report = ctx.progress_line("paper B evolutions")
+    reading = [r for r, on in (("test-image starts", cfg.starts == "test_images"),
+                               ("zero-step excluded", cfg.zero_step == "excluded")) if on]
+    report = ctx.progress_line("paper B evolutions" + "".join(f", {r}" for r in reading))
     for n, (d, e, stop, kappa) in enumerate(jobs):
         if report:
             report(n, len(jobs), f"({e.arch}, {d}, {e.config}, seed {e.seed}, {stop})")

@@ -1,0 +1,127 @@
+"""Which framework Keras runs on: TensorFlow (the default and the reference), JAX or PyTorch.
+
+Keras 3 picks its backend once, when it is first imported, from
+``KERAS_BACKEND``. Entry points call ``select_backend`` before anything
+imports Keras; library code follows whatever backend is active
+(``active_backend``). Nothing here imports a framework at module level.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import sys
+
+BACKENDS = ("tensorflow", "jax", "torch")
+DEFAULT = "tensorflow"
+# The distribution each backend needs, and the extra that installs it.
+_DISTRIBUTIONS = {"tensorflow": ("tensorflow",), "jax": ("jax", "jaxlib"), "torch": ("torch",)}
+_EXTRAS = {"tensorflow": ".", "jax": ".[jax]", "torch": ".[torch]"}
+
+
+class BackendError(RuntimeError):
+    """A backend was asked for that is not installed, unknown, or not the one Keras already loaded."""
+
+
+def early_backend(argv: list[str]) -> str | None:
+    """``--backend`` as given on the command line, read before absl parses it (None if absent)."""
+    value = None
+    for i, arg in enumerate(argv[1:], start=1):
+        name, eq, rest = arg.lstrip("-").partition("=")
+        if arg.startswith("--") and name == "backend":
+            value = rest if eq else (argv[i + 1] if i + 1 < len(argv) else "")
+    return value
+
+
+def requested_backend() -> str:
+    """The backend this process asks for: ``KERAS_BACKEND``, or TensorFlow."""
+    return os.environ.get("KERAS_BACKEND") or DEFAULT
+
+
+def check_installed(name: str) -> None:
+    """Raises ``BackendError`` (saying how to install it) when backend ``name`` is unknown or missing."""
+    if name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}.")
+    module = "jax" if name == "jax" else name
+    if importlib.util.find_spec(module) is None:
+        raise BackendError(f"the {name} backend is not installed; install it with "
+                           f"pip install '{_EXTRAS[name]}' (from a tfadv checkout), or choose another --backend.")
+
+
+def select_backend(argv: list[str] | None = None) -> str:
+    """Makes Keras load the backend named by ``--backend`` (else ``KERAS_BACKEND``, else TensorFlow).
+
+    Call before anything imports Keras. Sets ``KERAS_BACKEND`` (and the
+    framework's determinism switches that must be set before it loads).
+
+    Raises:
+      BackendError: the backend is unknown or not installed, or Keras was
+        already imported with another backend.
+    """
+    name = early_backend(sys.argv if argv is None else argv) or requested_backend()
+    check_installed(name)
+    if "keras" in sys.modules:
+        loaded = sys.modules["keras"].backend.backend()
+        if loaded != name:
+            raise BackendError(f"Keras is already running on {loaded}; set KERAS_BACKEND={name} before "
+                               "starting Python, or select the backend before importing keras.")
+    os.environ["KERAS_BACKEND"] = name
+    if name == "jax":  # deterministic GPU reductions (a no-op on the CPU); read when jax starts
+        os.environ.setdefault("XLA_FLAGS", "--xla_gpu_deterministic_ops=true")
+    if name == "torch":  # deterministic cuBLAS, required by torch.use_deterministic_algorithms on a GPU
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    return name
+
+
+def active_backend() -> str:
+    """The backend Keras runs on (imports Keras)."""
+    import keras
+
+    return keras.backend.backend()
+
+
+def enable_determinism() -> None:
+    """Makes the active backend's ops deterministic, process-wide (entry points call it once)."""
+    name = active_backend()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    elif name == "torch":
+        import torch
+
+        torch.use_deterministic_algorithms(True)
+    # JAX: deterministic on the CPU; XLA_FLAGS (select_backend) covers GPUs.
+
+
+def framework_versions(name: str | None = None) -> dict:
+    """``{distribution: version}`` of the backend's framework, read from the installed metadata."""
+    versions = {}
+    for dist in _DISTRIBUTIONS[name or active_backend()]:
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            versions[dist] = None
+    return versions
+
+
+def installed_backends() -> list[str]:
+    """The backends whose framework is installed, in ``BACKENDS`` order."""
+    out = []
+    for name in BACKENDS:
+        try:
+            check_installed(name)
+        except BackendError:
+            continue
+        out.append(name)
+    return out
+
+
+_LABELS = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+
+
+def framework_label(versions: dict) -> str:
+    """``"TensorFlow 2.21.0"`` from a ``provenance.package_versions`` record (older records: TensorFlow)."""
+    name = versions.get("backend", DEFAULT)
+    return f"{_LABELS.get(name, name)} {versions.get('jax' if name == 'jax' else name, '?')}"
