@@ -13,6 +13,7 @@ never changed after. ``evolve`` is the one contract; the work is split:
 - ``scheduler``: ``Engine``, the slot/refill/compaction loop, and the
   ``Program``/``Backend`` protocols a framework implements (numpy only).
 - ``tensorflow``: the TensorFlow backend (imported on first use).
+- ``jax``: the JAX backend, for Keras on JAX (imported on first use).
 
 Importing this package loads neither TensorFlow nor Keras.
 """
@@ -41,7 +42,7 @@ __all__ = [
 
 # Keras backend name -> the module implementing the engine for it; each defines
 # make_backend(model) -> Backend and input_gradient(model, x, targets, loss).
-BACKENDS = {"tensorflow": "tfadv.engine.tensorflow"}
+BACKENDS = {"tensorflow": "tfadv.engine.tensorflow", "jax": "tfadv.engine.jax"}
 _ENGINES: "weakref.WeakKeyDictionary[keras.Model, Engine]" = weakref.WeakKeyDictionary()
 
 
