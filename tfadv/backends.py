@@ -125,3 +125,19 @@ def framework_label(versions: dict) -> str:
     """``"TensorFlow 2.21.0"`` from a ``provenance.package_versions`` record (older records: TensorFlow)."""
     name = versions.get("backend", DEFAULT)
     return f"{_LABELS.get(name, name)} {versions.get('jax' if name == 'jax' else name, '?')}"
+
+
+def set_random_seed(seed: int) -> None:
+    """``keras.utils.set_random_seed`` (Python, NumPy, Keras' global seed, the framework's), without
+    importing TensorFlow on the other backends: Keras seeds TensorFlow whenever it is installed, which
+    imports it. There, Keras is shown TensorFlow as missing for the call (and keeps that answer)."""
+    import keras
+
+    if active_backend() == "tensorflow" or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    sys.modules["tensorflow"] = None  # an import of it raises ImportError: "not installed"
+    try:
+        keras.utils.set_random_seed(seed)
+    finally:
+        del sys.modules["tensorflow"]

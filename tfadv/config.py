@@ -90,6 +90,8 @@ TRAIN_CONFIGS: dict[str, TrainConfig] = {
         TrainConfig("classic_brief", optimizer="sgd", learning_rate=3.0, batch_size=10, epochs=1, loss="mse"),
         TrainConfig("brief", epochs=2),
         TrainConfig("brief_shuffled", epochs=2, shuffle_labels=True),
+        # The quick preset's paper B: one epoch (its B3 variant: `brief`), and its shuffled-label control.
+        TrainConfig("short_shuffled", epochs=1, shuffle_labels=True),
     )
 }
 
@@ -290,10 +292,11 @@ PRESETS: dict[str, Preset] = {
         attack=AttackSettings(max_steps=200), sensitivity_n_success=20,
         sensitivity_max_attempts=200, budgets=(0, 1, 2, 5, 10, 20, 50, 100, 200),
         classic_nets=(("mlp_shallow_sigmoid", "classic_brief"), ("mlp_deep_sigmoid", "classic_brief"))),
+        # Paper B trains its main nets for one epoch: 10 CNN epochs in all where `brief` needed 14.
         DoughConfig(
-            archs=(("mlp_deep_relu", "brief"), ("cnn_relu", "brief")),
-            activation_variant=("cnn_sigmoid", "brief"), variant_configs=("short",),
-            shuffled_configs=(("mlp_deep_relu", "brief_shuffled"), ("cnn_relu", "brief_shuffled")),
+            archs=(("mlp_deep_relu", "short"), ("cnn_relu", "short")),
+            activation_variant=("cnn_sigmoid", "short"), variant_configs=("brief",),
+            shuffled_configs=(("mlp_deep_relu", "short_shuffled"), ("cnn_relu", "short_shuffled")),
             seeds=1, n_noise=20, k_values=(10, None), transfer_starts=20,
             classifier_per_class=100, attack=AttackSettings(loss="crossentropy", lr=0.1, max_steps=200)),
         enforce_floors=False),

@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from tfadv import artifacts, data
+from tfadv.backends import set_random_seed
 from tfadv.config import TrainConfig, get_train_config
 from tfadv.models import accuracy_floor, build_model, get_spec, predict, to_model_input
 from tfadv.provenance import package_versions
@@ -90,7 +91,7 @@ def train_model(
     config = get_train_config(config) if isinstance(config, str) else config
     spec = get_spec(model_name)
     (x_train, y_train), (x_test, y_test) = splits
-    keras.utils.set_random_seed(seed)
+    set_random_seed(seed)  # without importing TensorFlow on other backends
     model = build_model(model_name, seed)
     steps = config.epochs * int(np.ceil(len(x_train) / config.batch_size))
     loss = config.loss or spec.loss
