@@ -323,8 +323,8 @@ def test_result_save_load_round_trip(tmp_path):
 
 
 def test_an_unsupported_keras_backend_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(keras.backend, "backend", lambda: "torch")
-    message = r"no implementation for the Keras backend 'torch'; supported: \['jax', 'tensorflow'\]"
+    monkeypatch.setattr(keras.backend, "backend", lambda: "openvino")
+    message = r"no implementation for the Keras backend 'openvino'; supported: \['jax', 'tensorflow', 'torch'\]"
     with pytest.raises(ValueError, match=message):
         engine.evolve(small_mlp(), np.zeros((2, 784), np.float32), 1)
 

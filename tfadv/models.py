@@ -169,7 +169,8 @@ def predict(model: keras.Model, images: np.ndarray, batch_size: int = 2000) -> n
     tf.data pipeline per call: much slower for the many small calls here.
     """
     x = to_model_input(images, model)
-    parts = [np.asarray(model(x[i:i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
+    parts = [keras.ops.convert_to_numpy(model(x[i:i + batch_size], training=False))  # detached, on the host
+             for i in range(0, len(x), batch_size)]
     return np.concatenate(parts) if parts else np.zeros((0, NUM_CLASSES), np.float32)
 
 

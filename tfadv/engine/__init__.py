@@ -14,6 +14,7 @@ never changed after. ``evolve`` is the one contract; the work is split:
   ``Program``/``Backend`` protocols a framework implements (numpy only).
 - ``tensorflow``: the TensorFlow backend (imported on first use).
 - ``jax``: the JAX backend, for Keras on JAX (imported on first use).
+- ``torch``: the PyTorch backend, for Keras on PyTorch (imported on first use).
 
 Importing this package loads neither TensorFlow nor Keras.
 """
@@ -42,7 +43,7 @@ __all__ = [
 
 # Keras backend name -> the module implementing the engine for it; each defines
 # make_backend(model) -> Backend and input_gradient(model, x, targets, loss).
-BACKENDS = {"tensorflow": "tfadv.engine.tensorflow", "jax": "tfadv.engine.jax"}
+BACKENDS = {"tensorflow": "tfadv.engine.tensorflow", "jax": "tfadv.engine.jax", "torch": "tfadv.engine.torch"}
 _ENGINES: "weakref.WeakKeyDictionary[keras.Model, Engine]" = weakref.WeakKeyDictionary()
 
 
