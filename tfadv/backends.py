@@ -43,8 +43,7 @@ def check_installed(name: str) -> None:
     """Raises ``BackendError`` (saying how to install it) when backend ``name`` is unknown or missing."""
     if name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}.")
-    module = "jax" if name == "jax" else name
-    if importlib.util.find_spec(module) is None:
+    if importlib.util.find_spec(name) is None:  # each backend's module is named as the backend
         raise BackendError(f"the {name} backend is not installed; install it with "
                            f"pip install '{_EXTRAS[name]}' (from a tfadv checkout), or choose another --backend.")
 
