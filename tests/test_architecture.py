@@ -20,10 +20,11 @@ NUMPY_ONLY = (
     "tfadv.papers.eyes.claims", "tfadv.papers.eyes.summary", "tfadv.papers.eyes.items",
     "tfadv.papers.dough.claims", "tfadv.papers.dough.summary", "tfadv.papers.dough.items",
     "tfadv.papers.dough.plan", "tfadv.papers.eyes.search", "tfadv.papers.eyes.readings", "tfadv.verdicts",
-    "tfadv.engine.rules", "tfadv.outputs",
+    "tfadv.engine.rules", "tfadv.outputs", "tfadv.frameworks", "tfadv.frameworks.plan",
+    "tfadv.frameworks.agreement", "tfadv.frameworks.item",
 )
 # The entry points: the only modules that may import absl (STYLE.md: library code never reads FLAGS).
-ENTRY_POINTS = {"tfadv.flags", "tfadv.reproduce", "tfadv.train"}
+ENTRY_POINTS = {"tfadv.flags", "tfadv.reproduce", "tfadv.train", "tfadv.frameworks.__main__", "tfadv.frameworks.worker"}
 
 
 def _modules() -> dict[str, Path]:

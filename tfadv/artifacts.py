@@ -19,10 +19,13 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
+
+import numpy as np
 
 from tfadv.keys import ModelKey
 
@@ -130,7 +133,6 @@ def cached(path, compute: Callable[[], T], save: Callable[[T, Path], object],
 
 def save_arrays(arrays: dict, path) -> Path:
     """Writes a dict of numpy arrays, and JSON under key ``meta``, to ``.npz`` atomically."""
-    import numpy as np
 
     arrays = dict(arrays)
     meta = arrays.pop("meta", {})
@@ -141,7 +143,6 @@ def save_arrays(arrays: dict, path) -> Path:
 
 def load_arrays(path) -> dict:
     """Reads what ``save_arrays`` wrote."""
-    import numpy as np
 
     with np.load(path) as f:
         arrays = {k: f[k] for k in f.files if k != "__meta__"}
@@ -207,13 +208,25 @@ def write_json(path: str | os.PathLike, obj) -> Path:
     return write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
+def jsonable(obj):
+    """Numpy values to plain Python, tuples to lists, NaN/inf to None (strict JSON)."""
+    if isinstance(obj, dict):
+        return {k if isinstance(k, str) else str(jsonable(k)): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [jsonable(v) for v in (obj.tolist() if isinstance(obj, np.ndarray) else obj)]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def read_json(path: str | os.PathLike):
     """Reads a JSON file written by ``write_json``."""
     return json.loads(Path(path).read_text())
 
 
 def _json_default(obj):
-    import numpy as np  # numpy scalars and arrays in results
 
     if isinstance(obj, np.generic):
         return obj.item()

@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from tfadv import artifacts
+from tfadv import artifacts, frameworks
+from tfadv.backends import framework_label
 from tfadv.outputs import PAPER_SCALE, is_smoke
 from tfadv.paper import Item, Paper
 from tfadv.readings_grid import ITEM_ID, WHAT
@@ -111,6 +112,48 @@ def _grid_section(output_dir: Path, preset: str) -> list[str]:
     return lines
 
 
+def _frameworks_section(output_dir: Path) -> list[str]:
+    """The ``frameworks`` comparison, when ``python -m tfadv.frameworks`` drew it into this folder."""
+    item_id = frameworks.ITEM_ID
+    png, _ = artifacts.figure_paths(output_dir, item_id)
+    record = output_dir / f"{item_id}.json"
+    if not (png.exists() and record.exists()):
+        return []
+    made = artifacts.read_json(record)
+    lines = [f"## Frameworks (`{item_id}`)", "", frameworks.WHAT, "", f"![{item_id}](figures/{png.name})", ""]
+    for table_id in (item_id, f"{item_id}_verdicts"):
+        md = artifacts.table_paths(output_dir, table_id)[1]
+        if md.exists():
+            lines += [md.read_text().strip(), ""]
+    lines += [f"Regenerate: `python -m tfadv.frameworks --output_dir={output_dir} --preset={made['preset']} "
+              f"--rounds={made['rounds']} --backends={','.join(b['name'] for b in made['backends'])}`", ""]
+    return lines
+
+
+def run_header(manifest: dict, preset: str) -> list[str]:
+    """The report's opening lines: what made the run, and the command that regenerates it."""
+    versions, machine, run_flags = manifest["versions"], manifest["machine"], manifest["flags"]
+    synthetic = " --synthetic_data" if run_flags.get("synthetic_data") else ""
+    return [f"Preset `{preset}`; made by tfadv {versions['tfadv']} with Keras {versions['keras']} on "
+            f"{framework_label(versions)}, on {machine['processor']} ({machine['cpu_count']} cores); "
+            f"finished {manifest['runs'][-1]['finished']}.", "",
+            f"Regenerate everything: `python -m tfadv.reproduce --preset={preset} "
+            f"--output_dir={run_flags['output_dir']}{synthetic}`. Settings, data checksums and stage times: "
+            "`manifest.json`."]
+
+
+def refresh_report(output_dir, papers: tuple[Paper, ...]) -> Path | None:
+    """Rewrites the ``REPORT.md`` of a finished run (from its ``claims.json`` and ``manifest.json``), so
+    it shows items drawn after it; None when the folder holds no finished run."""
+    output_dir = Path(output_dir)
+    claims_file, manifest_file = artifacts.claims_path(output_dir), output_dir / "manifest.json"
+    if not (claims_file.exists() and manifest_file.exists()):
+        return None
+    claims = artifacts.read_json(claims_file)
+    header = run_header(artifacts.read_json(manifest_file), claims["preset"])
+    return write_report(output_dir, papers, claims["claims"], claims["preset"], header)
+
+
 def claim_command(papers: tuple[Paper, ...], claim_id: str) -> str:
     """The command that remakes the items whose primary claim is ``claim_id``."""
     ids = [e.id for p in papers for e in p.items if e.claims[0] == claim_id]
@@ -169,4 +212,5 @@ def write_report(output_dir, papers: tuple[Paper, ...], claims: list[dict], pres
             for e in entries:
                 if e.claims[0] == cid:
                     lines += _item_section(output_dir, e, preset)
+    lines += _frameworks_section(output_dir)
     return artifacts.write_text(output_dir / "REPORT.md", "\n".join(lines))

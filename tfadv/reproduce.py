@@ -25,7 +25,6 @@ from absl import app
 from absl import flags as absl_flags
 
 from tfadv import flags
-from tfadv.backends import framework_label
 
 FLAGS = flags.FLAGS
 RUN_ONLY = ("paper", "only", "check", "force")  # flags that make no sense with --clean
@@ -86,13 +85,7 @@ def _run(ids: list[str], paper_ids: list[str], preset: str) -> list[dict]:
                                                         "preset", "paper", "only", "force", "check", "verbosity")}
     manifest = pipeline.manifest(paper_ids, flag_values, started, _now())
     artifacts.write_json(Path(FLAGS.output_dir) / "manifest.json", manifest)
-    versions = manifest["versions"]
-    header = [f"Preset `{preset}`; made by tfadv {versions['tfadv']} with Keras {versions['keras']} on "
-              f"{framework_label(versions)}, on {manifest['machine']['processor']} "
-              f"({manifest['machine']['cpu_count']} cores); finished {manifest['runs'][-1]['finished']}.",
-              "", f"Regenerate everything: `python -m tfadv.reproduce --preset={preset} "
-              f"--output_dir={FLAGS.output_dir}{' --synthetic_data' if FLAGS.synthetic_data else ''}`. "
-              "Settings, data checksums and stage times: `manifest.json`."]
+    header = report.run_header(manifest, preset)
     report.write_report(FLAGS.output_dir, PAPERS, claims, preset, header)
     if is_smoke(preset):
         print(f"Verdicts of a smoke-size run (preset {preset}); they say nothing about the papers:")

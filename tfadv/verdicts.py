@@ -8,9 +8,8 @@ of a setting the papers leave open. ``Claim.to_dict`` is what claims.json holds.
 from __future__ import annotations
 
 import dataclasses
-import math
 
-import numpy as np
+from tfadv import artifacts
 
 REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"
@@ -126,7 +125,7 @@ class Claim:
 
     def to_dict(self) -> dict:
         """A JSON-ready dict: plain Python values, non-finite floats as None."""
-        return _jsonable({
+        return artifacts.jsonable({
             "id": self.id,
             "paper": self.paper,
             "claim": self.claim,
@@ -139,16 +138,3 @@ class Claim:
             "readings": [r.to_dict() for r in self.readings],
             "robust": self.robust,
         })
-
-
-def _jsonable(obj):
-    """Numpy values to plain Python, tuples to lists, NaN/inf to None."""
-    if isinstance(obj, dict):
-        return {k if isinstance(k, str) else str(_jsonable(k)): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, np.ndarray)):
-        return [_jsonable(v) for v in (obj.tolist() if isinstance(obj, np.ndarray) else obj)]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
