@@ -24,7 +24,8 @@ NUMPY_ONLY = (
     "tfadv.frameworks.agreement", "tfadv.frameworks.item",
 )
 # The entry points: the only modules that may import absl (STYLE.md: library code never reads FLAGS).
-ENTRY_POINTS = {"tfadv.flags", "tfadv.reproduce", "tfadv.train", "tfadv.frameworks.__main__", "tfadv.frameworks.worker"}
+ENTRY_POINTS = {"tfadv.flags", "tfadv.reproduce", "tfadv.train", "tfadv.frameworks.__main__",
+                "tfadv.frameworks.worker"}
 
 
 def _modules() -> dict[str, Path]:

@@ -67,7 +67,8 @@ def _model_rows(backend: str, run: dict, ref: dict) -> list[dict]:
                 "backend": backend, "group": group, "net": n, "model": records[0]["model"],
                 "config": records[0]["config"], "searches": len(records), "seconds": total_s,
                 "example_steps": int(steps), "example_steps_per_s": steps / total_s if total_s else math.nan,
-                "found": int(found), "attempts": int(attempts), "success_rate": found / attempts if attempts else math.nan,
+                "found": int(found), "attempts": int(attempts),
+                "success_rate": found / attempts if attempts else math.nan,
                 "rates_agree": int(sum(agree)), "rates_compared": len(agree),
                 "r_average_median": nanmedian(r_avg) if r_avg else math.nan,
                 "r_average_min": float(np.nanmin(r_avg)) if r_avg and not np.all(np.isnan(r_avg)) else math.nan,
@@ -184,8 +185,8 @@ def make_frameworks(output_dir, backends: list[str], rounds: int, preset: str) -
     result = compare(runs, rounds, preset)
     out = Output(output_dir, preset)
     speed, verdicts = tables(result)
-    made = [artifacts.write_json(output_dir / f"{ITEM_ID}.json", artifacts.jsonable(result))] + write_table(speed, out, ITEM_ID) + \
-        write_table(verdicts, out, VERDICTS_ID)
+    made = [artifacts.write_json(output_dir / f"{ITEM_ID}.json", artifacts.jsonable(result)),
+            *write_table(speed, out, ITEM_ID), *write_table(verdicts, out, VERDICTS_ID)]
     fig = new_figure(13.0, 3.2 + 1.25 * 2 * len(backends) + 0.6)
     top, bottom = fig.subfigures(2, 1, height_ratios=(3.2, 1.25 * 2 * len(backends) + 0.6))
     axes = top.subplots(1, 3, width_ratios=(1.3, 1, 1))
