@@ -37,7 +37,7 @@ def execute(ctx: RunContext, papers: list[Paper], executor: str = "serial", *, r
         from tfadv.execution import ray_executor
 
         record["ray_startup_s"] = ray_executor.start(ray_address, verbose=verbose)
-        settings = ray_executor.WorkerSettings(str(Path(ctx.output_dir).resolve()), ctx.preset.name, ctx.source,
+        settings = ray_executor.WorkerSettings(str(Path(ctx.output_dir).resolve()), ctx.preset, ctx.source,
                                                ctx.force, active_backend(), started)
         try:
             record["stages"] = ray_executor.run(stages, settings, ctx.progress_line("stages on Ray"))

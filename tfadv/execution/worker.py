@@ -25,7 +25,7 @@ class WorkerSettings:
 
     Attributes:
       output_dir: the run's output folder.
-      preset: the preset's name.
+      preset: the preset (any ``Preset``, not only a registered one).
       source: the data source (``RealData`` reads ``data_dir`` or the
         worker's ``$TFADV_DATA_DIR``; ``SyntheticData`` needs no files).
       force: train and attack again (once per worker process).
@@ -34,7 +34,7 @@ class WorkerSettings:
     """
 
     output_dir: str
-    preset: str
+    preset: Any
     source: Any
     force: bool
     backend: str
@@ -60,11 +60,10 @@ def context(settings: WorkerSettings):
     if settings not in _contexts:
         if not _contexts:
             _set_up_process(settings.backend)
-        from tfadv.config import get_preset
         from tfadv.context import RunContext
 
         _contexts.clear()  # one run at a time: drop an earlier run's models
-        _contexts[settings] = RunContext(Path(settings.output_dir), get_preset(settings.preset), settings.source,
+        _contexts[settings] = RunContext(Path(settings.output_dir), settings.preset, settings.source,
                                          force=settings.force, progress=False, train_verbose=0)
     return _contexts[settings]
 
