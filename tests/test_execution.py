@@ -2,7 +2,7 @@
 
 One local Ray (2 workers) is started for the module. A cut-down tiny preset
 (synthetic data; no readings, no ReLU nets or sensitivity variants, paper B
-on MNIST only: 84 stages of seconds) keeps the module short; the serial
+on MNIST only: 114 stages of seconds) keeps the module short; the serial
 reference is the plain ``Pipeline`` (today's path), and the Ray run must
 write the same ``claims.json``, byte for byte.
 """

@@ -86,7 +86,8 @@ def dry_run(papers: list[Paper], preset, output_dir) -> list[str]:
     runs = (manifest or {}).get("runs", [])
     manifest = {"runs": runs + [{"stages": {sid: {"s": s, "ran": True} for sid, s in recorded_times.items()}}]}
     p = predict.predictions(stages, manifest)
-    lines = [f"Stage graph of preset {preset.name} ({', '.join(x.id for x in papers)}): "] + graph.describe(stages)
+    described = graph.describe(stages)
+    lines = [f"Stage graph of preset {preset.name} ({', '.join(x.id for x in papers)}), {described[0]}"] + described[1:]
     lines.append(f"Stage times: {p['recorded']} recorded ({path if runs else 'no manifest run at this preset'}"
                  f"{'; model files' if from_files else ''}), {p['estimated']} estimated from alike stages "
                  f"(same kind, paper, architecture, configuration), {p['unknown']} unknown.")
