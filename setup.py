@@ -32,6 +32,8 @@ setup(
         # CPU by default; on a GPU add JAX's CUDA wheels: pip install 'jax[cuda12]' (README).
         "jax": ["jax>=0.4.30"],
         "torch": ["torch>=2.3"],
+        # Running the stages as Ray tasks (--executor=ray); a cluster needs it on every node.
+        "ray": ["ray>=2.10"],
     },
     license="MIT",
 )

@@ -159,7 +159,8 @@ def test_summarize_end_to_end_with_a_model_below_its_floor(tmp_path):
                       classifier_config="short")
     low = ModelKey("cnn_relu", "mnist", "brief", 0)
     ctx = types.SimpleNamespace(models=BlockBank(low), source=SyntheticData(n_train=200, n_test=100),
-                                output_dir=tmp_path, force=False, progress_line=lambda label: None)
+                                output_dir=tmp_path, force=False, progress_line=lambda label: None,
+                                stale=lambda path: False, made=lambda path: None)
     s = stages.summarize(cfg, ctx)
     assert isinstance(s, DoughSummary)
     assert not s.is_used(low) and s.pattern(low) is None and s.class_stats(low) is None

@@ -148,8 +148,9 @@ def test_one_line_folds_the_places_looked_at():
 
 HELP = {
     "reproduce": (REPRODUCE, {"output_dir": "results", "preset": "paper", "force": "false", "no_verify": "false",
-                              "synthetic_data": "false", "clean": "false", "yes": "false", "verbosity": "0"},
-                  ["data_dir", "paper", "only", "check", "keep_presets"]),
+                              "synthetic_data": "false", "clean": "false", "yes": "false", "verbosity": "0",
+                              "executor": "serial", "dry_run": "false"},
+                  ["data_dir", "paper", "only", "check", "keep_presets", "ray_address"]),
     "train": (TRAIN, {"output_dir": "results", "dataset": "mnist", "seed": "0", "force": "false",
                       "no_verify": "false", "verbosity": "0"}, ["model", "config", "data_dir"]),
     "script": (SCRIPT, {"output_dir": "results", "preset": "paper", "force": "false", "no_verify": "false",

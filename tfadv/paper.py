@@ -80,6 +80,26 @@ class SettingReading:
 
 
 @dataclasses.dataclass(frozen=True)
+class AttackUnit:
+    """One cached attack stage of a paper: what one task of an executor runs (``tfadv.execution``).
+
+    Attributes:
+      paper: the id of the paper it belongs to.
+      name: its id within the paper, stable across runs (stage times in
+        ``manifest.json`` are keyed by it).
+      model: the model it attacks (its train stage runs first).
+      run: runs (or reuses) the attack under a run context and writes its
+        files atomically; returns True when it computed anything, False when
+        every file was already there (or its model is below its floor).
+    """
+
+    paper: str
+    name: str
+    model: ModelKey
+    run: Callable[[RunContext], bool] = dataclasses.field(repr=False, compare=False)
+
+
+@dataclasses.dataclass(frozen=True)
 class Paper:
     """One reproduced paper.
 
@@ -102,6 +122,10 @@ class Paper:
         ``readings/<slug>/``.
       prepare: runs the attacks the primary settings and the readings
         share (one pass per family), before any of their summaries is made.
+      attack_units: every cached attack of the paper and its readings under
+        a paper config, as independent units (built without training or
+        attacking, so ``--dry_run`` can list them); the executors run them
+        before the summaries, which then find them cached.
     """
 
     id: str
@@ -117,6 +141,7 @@ class Paper:
     readings: Callable[[Any], list[SettingReading]] = lambda cfg: []
     reading_items: tuple[str, ...] = ()
     prepare: Callable[[Any, RunContext], None] | None = None
+    attack_units: Callable[[Any], list[AttackUnit]] = lambda cfg: []
 
     def item(self, item_id: str) -> Item:
         """The item with this id; KeyError if the paper has none."""

@@ -158,8 +158,11 @@ class Pipeline:
         artifacts.write_json(path, {"preset": preset, "claims": claims})
         return claims
 
-    def manifest(self, paper_ids, flag_values: dict, started: str, finished: str) -> dict:
+    def manifest(self, paper_ids, flag_values: dict, started: str, finished: str, run_record: dict | None = None) -> dict:
         """How this run was made: versions, source commit, machine, data, settings, flags, stage times.
+
+        ``run_record`` joins this run's entry under ``runs`` (the executor's
+        record: each stage's time and worker, ``tfadv.execution.driver``).
 
         ``source`` is the package's git commit and whether its tracked files
         differ from it (``tfadv.provenance.git_record``); each dataset records
@@ -171,7 +174,7 @@ class Pipeline:
         path = self.ctx.output_dir / "manifest.json"
         history = artifacts.read_json(path).get("runs", []) if path.exists() else []
         run = {"started": started, "finished": finished, "papers": list(paper_ids),
-               "stages_s": {k: round(v, 1) for k, v in self.timings.items()}}
+               "stages_s": {k: round(v, 1) for k, v in self.timings.items()}, **(run_record or {})}
         return {
             "versions": package_versions(),
             "source": git_record(),

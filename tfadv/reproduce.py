@@ -27,7 +27,7 @@ from absl import flags as absl_flags
 from tfadv import flags
 
 FLAGS = flags.FLAGS
-RUN_ONLY = ("paper", "only", "check", "force")  # flags that make no sense with --clean
+RUN_ONLY = ("paper", "only", "check", "force", "executor", "ray_address", "dry_run")  # not with --clean
 
 
 def _define_flags() -> None:
@@ -43,6 +43,13 @@ def _define_flags() -> None:
     absl_flags.DEFINE_list("keep_presets", None, "With --clean: the presets whose caches count as used "
                            "(default: --preset).")
     absl_flags.DEFINE_boolean("yes", False, "With --clean: delete the files listed.")
+    absl_flags.DEFINE_enum("executor", "serial", ["serial", "ray"], "Where the training and attack stages run: "
+                           "in this process (serial), or as Ray tasks (ray; pip install '.[ray]').")
+    absl_flags.DEFINE_string("ray_address", None, "With --executor=ray: the address of an existing Ray cluster "
+                             "(e.g. auto, or ray://head:10001; --output_dir must be storage every node sees). "
+                             "Default: a local Ray with one worker per core.")
+    absl_flags.DEFINE_boolean("dry_run", False, "Run nothing: print the stage graph and the predicted wall time on "
+                              "1 to 128 workers, from the stage times of earlier runs in --output_dir.")
 
 
 def _now() -> str:
@@ -56,9 +63,16 @@ def _run(ids: list[str], paper_ids: list[str], preset: str) -> list[dict]:
     from tfadv.registry import PAPERS
     from tfadv.pipeline import Pipeline
 
+    from tfadv.execution.driver import execute
+
     started = _now()
     start = time.perf_counter()
-    pipeline = Pipeline(flags.run_context(preset, paper_ids))
+    ctx, run_record = execute(flags.run_context(preset, paper_ids), [registry.paper(p) for p in paper_ids],
+                              FLAGS.executor, ray_address=FLAGS.ray_address, verbose=FLAGS.verbosity >= 1,
+                              started=started)
+    driver_start = time.perf_counter()
+    pipeline = Pipeline(ctx)
+    pipeline.timings[f"stages ({FLAGS.executor})"] = run_record["stages_wall_s"]
     per_item = FLAGS.only is not None or FLAGS.verbosity >= 1  # else one line per paper
     papers = [registry.item(i).paper for i in ids]
     made: list[Path] = []
@@ -82,8 +96,10 @@ def _run(ids: list[str], paper_ids: list[str], preset: str) -> list[dict]:
         print(f"{ITEM_ID}: {len(made)} files (every claim under every reading) in {made[0].parent.parent}",
               flush=True)
     flag_values = {name: FLAGS[name].value for name in ("output_dir", "data_dir", "synthetic_data", "no_verify",
-                                                        "preset", "paper", "only", "force", "check", "verbosity")}
-    manifest = pipeline.manifest(paper_ids, flag_values, started, _now())
+                                                        "preset", "paper", "only", "force", "check", "verbosity",
+                                                        "executor", "ray_address")}
+    run_record["driver_s"] = round(time.perf_counter() - driver_start, 3)
+    manifest = pipeline.manifest(paper_ids, flag_values, started, _now(), run_record)
     artifacts.write_json(Path(FLAGS.output_dir) / "manifest.json", manifest)
     header = report.run_header(manifest, preset)
     report.write_report(FLAGS.output_dir, PAPERS, claims, preset, header)
@@ -159,6 +175,19 @@ def _main(argv) -> None:
     except ValueError as e:
         raise app.UsageError(f"--only: {e}") from None
     paper_ids = [p.id for p in registry.PAPERS if p.id in wanted]
+    if FLAGS.dry_run:
+        from tfadv.config import get_preset
+        from tfadv.execution.driver import dry_run
+
+        print("\n".join(dry_run([registry.paper(p) for p in paper_ids], get_preset(preset), FLAGS.output_dir)))
+        return
+    if FLAGS.executor == "ray":
+        from tfadv.execution.ray_executor import RayMissingError, check_installed
+
+        try:
+            check_installed()
+        except RayMissingError as e:
+            raise app.UsageError(str(e)) from None
     claims = _run(ids, paper_ids, preset)
     if reference is not None:
         kept = [c for c in reference["claims"] if c["paper"] in paper_ids]

@@ -1,7 +1,7 @@
 """Paper B as the pipeline sees it: its items, claims and stages (a ``tfadv.paper.Paper``)."""
 
 from tfadv.paper import Item, Paper
-from tfadv.papers.dough import claims, items, stages
+from tfadv.papers.dough import claims, items, stages, units
 from tfadv.papers.dough.plan import VERSION, models_needed
 from tfadv.papers.dough.readings import setting_readings
 from tfadv.papers.dough.summary import DoughSummary
@@ -37,4 +37,5 @@ PAPER = Paper(
     claims=claims.claims,
     readings=setting_readings,
     reading_items=("dough_fig1", "dough_tab4"),
+    attack_units=units.attack_units,
 )

@@ -125,8 +125,9 @@ def cache_paths(cfg: DoughConfig, output_dir, fingerprint: Callable[[ModelKey], 
 
 
 def evolve_bank(ctx: RunContext, cfg: DoughConfig, entry: ModelEntry, dataset: str, stop: str,
-                kappa: float | None, *, force: bool = False) -> EvolutionResult | None:
-    """Every start of the bank evolved toward every class on one model (cached).
+                kappa: float | None) -> EvolutionResult | None:
+    """Every start of the bank evolved toward every class on one model (cached; with ``force``, made
+    again once per run).
 
     Example ``c * n_bank + i`` is start ``i`` evolved toward class ``c``.
     None when the model is below its floor.
@@ -144,7 +145,9 @@ def evolve_bank(ctx: RunContext, cfg: DoughConfig, entry: ModelEntry, dataset: s
         targets = np.repeat(np.arange(10), len(starts))
         return evolve(model, x, targets, **settings.evolve_options())
 
-    return artifacts.cached(path, compute, lambda r, p: r.save(p), EvolutionResult.load, force=force)
+    result = artifacts.cached(path, compute, lambda r, p: r.save(p), EvolutionResult.load, force=ctx.stale(path))
+    ctx.made(path)
+    return result
 
 
 def class_stats(result: EvolutionResult, keep: np.ndarray | None = None) -> np.ndarray:
@@ -256,7 +259,8 @@ def classifier_accuracy(ctx: RunContext, cfg: DoughConfig, entry: ModelEntry) ->
 
     def compute():
         evolved = artifacts.cached(evo_path, evolve_starts, lambda r, p: r.save(p), EvolutionResult.load,
-                                   force=ctx.force)
+                                   force=ctx.stale(evo_path))
+        ctx.made(evo_path)
         ok = evolved.success & counted(cfg, evolved, None)
         (_, test), _ = ctx.source.load(CLASSIFIER_DATASET)
         _, meta = train_model(cfg.classifier_arch, CLASSIFIER_DATASET, get_train_config(cfg.classifier_config), 0,
@@ -264,7 +268,8 @@ def classifier_accuracy(ctx: RunContext, cfg: DoughConfig, entry: ModelEntry) ->
         return {"accuracy": meta["test_accuracy"], "n_train": int(ok.sum())}
 
     result = artifacts.cached(result_path, compute, lambda r, p: artifacts.write_json(p, r), artifacts.read_json,
-                              force=ctx.force)
+                              force=ctx.stale(result_path))
+    ctx.made(result_path)
     return ClassifierResult(result["accuracy"], result["n_train"])
 
 
@@ -321,7 +326,7 @@ def summarize(cfg: DoughConfig, ctx: RunContext) -> DoughSummary:
     for n, (d, e, stop, kappa) in enumerate(jobs):
         if report:
             report(n, len(jobs), f"({e.arch}, {d}, {e.config}, seed {e.seed}, {stop})")
-        result = evolve_bank(ctx, cfg, e, d, stop, kappa, force=ctx.force)
+        result = evolve_bank(ctx, cfg, e, d, stop, kappa)
         _, model_meta = ctx.models.get(e.key(d), gated=False)
         models[e.key(d)] = ModelRecord(e.role, float(model_meta["test_accuracy"]), result is not None)
         if result is None:

@@ -38,4 +38,5 @@ PAPER = Paper(
     readings=setting_readings,
     reading_items=("eyes_fig1", "eyes_fig2", "eyes_fig3", "eyes_fig4", "eyes_tab1", "eyes_tab2", "eyes_tab3"),
     prepare=stages.run_every_search,
+    attack_units=stages.attack_units,
 )

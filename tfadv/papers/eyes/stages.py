@@ -10,6 +10,7 @@ then the ``eyes_tab4`` sensitivity variants on round 0 of the trained nets.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from pathlib import Path
 from typing import Callable
@@ -23,6 +24,7 @@ from tfadv.context import RunContext
 from tfadv.keys import ModelKey
 from tfadv.engine import StopRule
 from tfadv.models import predict
+from tfadv.paper import AttackUnit
 from tfadv.papers.eyes.readings import setting_readings
 from tfadv.papers.eyes.search import SearchResult, evolve_until, evolve_until_observing
 from tfadv.papers.eyes.summary import GROUPS, PIXELS, EyesSummary
@@ -271,3 +273,30 @@ def run_every_search(cfg: EyesConfig, ctx: RunContext) -> None:
                                          f"{job.model.seed}, digit {job.digit}{variant}; {rules})")
     if report:
         report.close()
+
+
+def attack_units(cfg: EyesConfig) -> list[AttackUnit]:
+    """Every search family of paper A and its readings (``search_families``) as one unit each, for the executors.
+
+    A unit's name says its model, digit and variant, and ends with a hash of
+    its searches' settings (stable across runs: stage times are keyed by it).
+    """
+    units = []
+    for family in search_families(cfg):
+        job, m = family[0], family[0].model
+        digest = artifacts.config_key({"searches": [repr(j) for j in family]})
+        name = f"{m.model}__{m.config}__s{m.seed}__d{job.digit}__{job.variant}__{digest}"
+        units.append(AttackUnit("eyes", name, m, functools.partial(run_unit, family)))
+    return units
+
+
+def run_unit(family: list[SearchJob], ctx: RunContext) -> bool:
+    """Runs (or reuses) one family of searches (``run_family``); True when any of them was computed."""
+    job = family[0]
+    model, _ = ctx.models.get(job.model, gated=job.gated)
+    if model is None:
+        return False
+    fingerprint = ctx.models.fingerprint(job.model)
+    missing = any(ctx.stale(p) or not p.exists() for p in (search_path(ctx.output_dir, j, fingerprint) for j in family))
+    run_family(ctx, family, load=False)
+    return missing

@@ -1,0 +1,190 @@
+"""The stage graph and its executors: Ray gives the serial run's claims, survives a killed worker; --dry_run.
+
+One local Ray (2 workers) is started for the module. A cut-down tiny preset
+(synthetic data; no readings, no ReLU nets or sensitivity variants, paper B
+on MNIST only: 114 stages of seconds) keeps the module short; the serial
+reference is the plain ``Pipeline`` (today's path), and the Ray run must
+write the same ``claims.json``, byte for byte.
+"""
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tfadv.config import get_preset
+from tfadv.context import RunContext
+from tfadv.execution import driver, graph, predict
+from tfadv.execution.ray_executor import RayMissingError, check_installed
+from tfadv.keys import ModelKey
+from tfadv.pipeline import Pipeline
+from tfadv.registry import PAPERS
+from tfadv.sources import SyntheticData
+
+_tiny = get_preset("tiny")
+TINY = dataclasses.replace(
+    _tiny, name="tiny", eyes=dataclasses.replace(_tiny.eyes, readings=False, sensitivity=False, relu_nets=()),
+    dough=dataclasses.replace(_tiny.dough, readings=False, datasets=("mnist",)))
+IDS = [p.id for p in PAPERS]
+
+
+def _context(out):
+    return RunContext(out, TINY, SyntheticData(), progress=False)
+
+
+def _claims(ctx) -> str:
+    Pipeline(ctx).write_claims(IDS)
+    return (Path(ctx.output_dir) / "claims.json").read_text()
+
+
+def _ray_run(out, started):
+    ctx, record = driver.execute(_context(out), list(PAPERS), "ray", started=started)
+    return _claims(ctx), record
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    ray = pytest.importorskip("ray")
+    begin = time.perf_counter()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    print(f"local Ray start-up: {time.perf_counter() - begin:.1f} s")
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def serial_claims(tmp_path_factory):
+    begin = time.perf_counter()
+    claims = _claims(_context(tmp_path_factory.mktemp("serial")))
+    print(f"tiny run, plain pipeline: {time.perf_counter() - begin:.1f} s")
+    return claims
+
+
+@pytest.fixture(scope="module")
+def ray_run(ray_local, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ray")
+    begin = time.perf_counter()
+    claims, record = _ray_run(out, "first")
+    print(f"tiny run on Ray (2 workers, Ray already up): {time.perf_counter() - begin:.1f} s")
+    return out, claims, record
+
+
+def test_ray_gives_the_serial_claims(serial_claims, ray_run):
+    out, claims, record = ray_run
+    assert claims == serial_claims
+    stages = graph.build(list(PAPERS), TINY)
+    assert list(record["stages"]) == [s.id for s in stages]
+    workers = {r["worker"] for r in record["stages"].values()}
+    assert len(workers) == 2 and os.getpid() not in {int(w.rsplit(":", 1)[1]) for w in workers}
+    assert all(r["ran"] for r in record["stages"].values())  # a fresh folder: every stage computed
+
+
+def test_a_second_ray_run_reuses_every_file(ray_run):
+    out, claims, _ = ray_run
+    files = {p: p.stat().st_mtime_ns for p in Path(out).glob("[ma]*/**/*") if p.is_file()}
+    again, record = _ray_run(out, "second")
+    assert again == claims and not any(r["ran"] for r in record["stages"].values())
+    assert {p: p.stat().st_mtime_ns for p in Path(out).glob("[ma]*/**/*") if p.is_file()} == files
+
+
+def _busy_workers():
+    """Ray worker processes of this test (descendants of this process) running an attack stage."""
+    import psutil
+
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.cmdline() and child.cmdline()[0].startswith("ray::attack:"):
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found
+
+
+def test_killing_a_worker_mid_run_loses_nothing(serial_claims, ray_local, tmp_path):
+    killed = []
+
+    def kill_one():
+        deadline = time.monotonic() + 600
+        while not killed and time.monotonic() < deadline:
+            attacks = list((tmp_path / "attacks").glob("*/*.npz"))
+            busy = _busy_workers() if len(attacks) >= 20 else []
+            if busy:
+                killed.append((busy[0].pid, busy[0].cmdline()[0]))
+                os.kill(busy[0].pid, signal.SIGKILL)
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_one, daemon=True)
+    killer.start()
+    try:
+        claims, record = _ray_run(tmp_path, "killed")
+    except Exception:  # the acceptance allows a rerun to finish what a failed run left
+        claims, record = _ray_run(tmp_path, "rerun")
+    killer.join(timeout=1)
+    assert killed, "no attack stage was seen running on a worker"
+    print(f"killed {killed[0]}")
+    assert claims == serial_claims
+    assert len(record["stages"]) == len(graph.build(list(PAPERS), TINY))
+
+
+def test_dry_run_prints_the_graph_and_predictions(ray_run, capsys):
+    out, _, record = ray_run
+    stages = graph.build(list(PAPERS), TINY)
+    (out / "manifest.json").write_text(json.dumps({"runs": [dict(record, preset="tiny", driver_s=5.0)]}))
+    lines = driver.dry_run(list(PAPERS), TINY, out)
+    text = "\n".join(lines)
+    trains = len([s for s in stages if s.kind == "train"])
+    assert f"{len(stages)} stages:" in text and f"train: {trains} models" in text
+    for p in PAPERS:
+        n = len([s for s in stages if s.kind == "attack" and s.paper == p.id])
+        assert f"attack {p.id}: {n} units" in text
+    assert f"{len(stages)} recorded" in text and "0 estimated" in text
+    rows = [line.split() for line in lines if line.strip().split(" ")[0] in {"1", "2", "8", "32", "128"}]
+    assert [r[0] for r in rows] == ["1", "2", "8", "32", "128"]
+    assert not (out / "summaries" / "x").exists()
+
+
+def test_dry_run_without_records_says_so(tmp_path):
+    text = "\n".join(driver.dry_run(list(PAPERS), TINY, tmp_path))
+    assert "No prediction" in text and not any(tmp_path.iterdir())  # ran nothing, wrote nothing
+
+
+def _key(n):
+    return ModelKey("mlp_shallow_relu", "mnist", "brief", n)
+
+
+def test_list_scheduling_and_its_bounds():
+    trains = [graph.Stage(f"train:{n}", "train", "eyes", _key(n)) for n in range(2)]
+    attacks = [graph.Stage(f"attack:{n}", "attack", "eyes", _key(n % 2), (f"train:{n % 2}",)) for n in range(6)]
+    stages = trains + attacks
+    cost = {"train:0": 10.0, "train:1": 1.0, **{f"attack:{n}": 2.0 for n in range(6)}}
+    assert predict.schedule(stages, cost, 1) == sum(cost.values()) == 23
+    assert predict.schedule(stages, cost, 100) == 12  # the critical path: train:0 then an attack of it
+    assert max(predict.critical_path(stages, cost).values()) == 12
+    assert predict.schedule(stages, cost, 2) >= max(12, 23 / 2)
+    times = {"train:0": 10.0, "attack:0": 2.0}  # the rest estimated from alike stages
+    est, n = predict.estimate(stages, times)
+    assert n == 6 and est["train:1"] == 10.0 and est["attack:5"] == 2.0
+
+
+def test_without_ray_the_executor_says_how_to_install_it(monkeypatch, tmp_path):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    with pytest.raises(RayMissingError, match=r"pip install '\.\[ray\]'"):
+        check_installed()
+    code = ("import sys; sys.modules['ray'] = None; from tfadv.reproduce import main; sys.argv = ['reproduce', "
+            f"'--executor=ray', '--preset=tiny', '--synthetic_data', '--output_dir={tmp_path}']; main()")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        "tfadv.reproduce: error: --executor=ray needs Ray, which is not installed; install it with pip install '.[ray]' "
+        "(from a tfadv checkout), or use --executor=serial (see --help)"]

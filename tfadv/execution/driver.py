@@ -1,0 +1,106 @@
+"""What ``python -m tfadv.reproduce`` does with the stage graph: run it (``execute``) or describe it (``dry_run``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+from tfadv import artifacts
+from tfadv.context import RunContext
+from tfadv.execution import graph, predict
+from tfadv.paper import Paper
+from tfadv.progress import format_seconds
+
+EXECUTORS = ("serial", "ray")
+
+
+def execute(ctx: RunContext, papers: list[Paper], executor: str = "serial", *, ray_address: str | None = None,
+            verbose: bool = False, started: str = "") -> tuple[RunContext, dict]:
+    """Runs every train and attack stage of ``papers`` on ``executor``.
+
+    Returns the run context the driver goes on with (the summaries, figures
+    and claims find every stage's files cached), and the run's record for the
+    manifest: ``executor``, ``stages`` (each stage's record by id), the time
+    the stages took (``stages_wall_s``) and, under Ray, its start-up
+    (``ray_startup_s``, None when Ray was already running in this process).
+    """
+    stages = graph.build(papers, ctx.preset)
+    record: dict = {"executor": executor, "preset": ctx.preset.name}
+    begin = time.perf_counter()
+    if executor == "serial":
+        from tfadv.execution import serial
+
+        record["stages"] = serial.run(stages, ctx)
+    elif executor == "ray":
+        from tfadv.backends import active_backend
+        from tfadv.execution import ray_executor
+
+        record["ray_startup_s"] = ray_executor.start(ray_address, verbose=verbose)
+        settings = ray_executor.WorkerSettings(str(Path(ctx.output_dir).resolve()), ctx.preset, ctx.source,
+                                               ctx.force, active_backend(), started)
+        try:
+            record["stages"] = ray_executor.run(stages, settings, ctx.progress_line("stages on Ray"))
+        finally:
+            if record["ray_startup_s"] is not None:
+                ray_executor.stop()
+        # The workers trained and attacked (again, with force); what follows is keyed by their models' files.
+        ctx = dataclasses.replace(ctx, force=False) if ctx.force else ctx
+    else:
+        raise ValueError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+    record["stages_wall_s"] = round(time.perf_counter() - begin, 3)
+    return ctx, record
+
+
+def model_file_times(stages: list[graph.Stage], output_dir) -> dict[str, float]:
+    """Train stages' times from their model files (the training wall time each file records), where present."""
+    from tfadv.training import ModelFileError, read_metadata
+
+    out = {}
+    for s in stages:
+        path = artifacts.model_path(output_dir, s.model)
+        if s.kind == "train" and path.exists():
+            try:
+                out[s.id] = float(read_metadata(path)["wall_time_s"])
+            except (ModelFileError, KeyError, TypeError, ValueError):
+                pass
+    return out
+
+
+def dry_run(papers: list[Paper], preset, output_dir) -> list[str]:
+    """``--dry_run``: the stage graph and its predicted wall time on 1 to 128 workers; runs nothing.
+
+    Stage times come from ``output_dir/manifest.json`` (its runs at this
+    preset), else, for train stages, from the model files' recorded training
+    time; the rest are estimated (``tfadv.execution.predict``).
+    """
+    stages = graph.build(papers, preset)
+    path = Path(output_dir) / "manifest.json"
+    manifest = artifacts.read_json(path) if path.exists() else None
+    if manifest:
+        manifest = dict(manifest, runs=[r for r in manifest.get("runs", []) if r.get("preset") == preset.name])
+    from_files = model_file_times(stages, output_dir)
+    recorded_times, _ = predict.recorded(manifest)
+    for sid, seconds in from_files.items():  # a manifest's record wins over the file's
+        recorded_times.setdefault(sid, seconds)
+    runs = (manifest or {}).get("runs", [])
+    manifest = {"runs": runs + [{"stages": {sid: {"s": s, "ran": True} for sid, s in recorded_times.items()}}]}
+    p = predict.predictions(stages, manifest)
+    described = graph.describe(stages)
+    lines = [f"Stage graph of preset {preset.name} ({', '.join(x.id for x in papers)}), {described[0]}"] + described[1:]
+    lines.append(f"Stage times: {p['recorded']} recorded ({path if runs else 'no manifest run at this preset'}"
+                 f"{'; model files' if from_files else ''}), {p['estimated']} estimated from alike stages "
+                 f"(same kind, paper, architecture, configuration), {p['unknown']} unknown.")
+    if p["unknown"]:
+        lines.append("No prediction: some stage kinds have no recorded time here. Run once (any executor, any "
+                     "part of it) with this --output_dir, then --dry_run again.")
+        return lines
+    driver = p["driver_s"]
+    lines.append(f"Work {format_seconds(p['work_s'])}, critical path {format_seconds(p['critical_path_s'])}; "
+                 f"driver after the stages {format_seconds(driver) if driver is not None else 'not recorded (0)'}.")
+    lines.append("Predicted wall time (list scheduling, longest remaining chain first; + driver; Ray's start-up "
+                 "not included):")
+    lines.append(f"  {'workers':>7}  {'predicted':>9}  {'lower bound':>11}")
+    for n, predicted, bound in p["rows"]:
+        lines.append(f"  {n:>7}  {format_seconds(predicted):>9}  {format_seconds(bound):>11}")
+    return lines

@@ -1,0 +1,23 @@
+"""The serial executor: every stage in this process, in graph order (the default, ``--executor=serial``)."""
+
+from __future__ import annotations
+
+from tfadv.context import RunContext
+from tfadv.execution.graph import Stage, run_stage
+
+
+def run(stages: list[Stage], ctx: RunContext) -> dict[str, dict]:
+    """Runs every stage under ``ctx`` (its ``ModelBank`` keeps the models for the summaries that follow).
+
+    Returns each stage's record (``graph.run_stage``), by stage id.
+    """
+    report = ctx.progress_line("stages")
+    records = {}
+    for n, stage in enumerate(stages):
+        if report:
+            report(n, len(stages), stage.id)
+        records[stage.id] = run_stage(stage, ctx)
+    if report:
+        report(len(stages), len(stages), "every model and attack ready")
+        report.close()
+    return records
