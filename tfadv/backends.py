@@ -24,14 +24,35 @@ class BackendError(RuntimeError):
     """A backend was asked for that is not installed, unknown, or not the one Keras already loaded."""
 
 
-def early_backend(argv: list[str]) -> str | None:
-    """``--backend`` as given on the command line, read before absl parses it (None if absent)."""
+def early_flag(argv: list[str], names: str | tuple[str, ...], *, single_dash: bool = False, convert=str):
+    """A flag's value as given on the command line, read before absl parses it (None if absent).
+
+    Entry points need ``--backend`` and ``--verbosity`` before any framework
+    loads, so before absl. ``--name=value`` and ``--name value`` count (with
+    ``single_dash``, ``-name`` too); the last one wins; a value ``convert``
+    rejects with ``ValueError`` is passed over, as is a missing one.
+
+    Args:
+      argv: the command line, program name first.
+      names: the flag's name, or its names (``("verbosity", "v")``).
+      single_dash: whether ``-name`` counts as well as ``--name``.
+      convert: makes the value (``int`` for a number).
+    """
+    names = (names,) if isinstance(names, str) else tuple(names)
     value = None
     for i, arg in enumerate(argv[1:], start=1):
         name, eq, rest = arg.lstrip("-").partition("=")
-        if arg.startswith("--") and name == "backend":
-            value = rest if eq else (argv[i + 1] if i + 1 < len(argv) else "")
+        if arg.startswith("-" if single_dash else "--") and name in names:
+            try:
+                value = convert(rest if eq else (argv[i + 1] if i + 1 < len(argv) else ""))
+            except ValueError:
+                pass
     return value
+
+
+def early_backend(argv: list[str]) -> str | None:
+    """``--backend`` as given on the command line, read before absl parses it (None if absent)."""
+    return early_flag(argv, "backend")
 
 
 def requested_backend() -> str:

@@ -22,6 +22,8 @@ import traceback
 
 from absl import app, flags
 
+from tfadv.backends import early_flag
+
 FLAGS = flags.FLAGS
 USAGE_EXIT = 2
 
@@ -94,15 +96,7 @@ def define_train_flags() -> None:
 
 def early_verbosity(argv: list[str]) -> int:
     """``--verbosity`` (``-v``) as given on the command line, read before absl parses it (0 if absent)."""
-    value = None
-    for i, arg in enumerate(argv[1:], start=1):
-        name, eq, rest = arg.lstrip("-").partition("=")
-        if arg.startswith("-") and name in ("verbosity", "v"):
-            rest = rest if eq else (argv[i + 1] if i + 1 < len(argv) else "")
-            try:
-                value = int(rest)
-            except ValueError:
-                pass
+    value = early_flag(argv, ("verbosity", "v"), single_dash=True, convert=int)
     return 0 if value is None else value
 
 
