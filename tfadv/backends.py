@@ -18,6 +18,10 @@ DEFAULT = "tensorflow"
 # The distribution each backend needs, and the extra that installs it.
 _DISTRIBUTIONS = {"tensorflow": ("tensorflow",), "jax": ("jax", "jaxlib"), "torch": ("torch",)}
 _EXTRAS = {"tensorflow": ".", "jax": ".[jax]", "torch": ".[torch]"}
+# Float32 matrix products and convolutions: full float32, or TF32 (10-bit mantissa) on GPUs that have it.
+PRECISIONS = ("highest", "tf32")
+DEFAULT_PRECISION = "highest"
+JAX_PRECISION = {"highest": "highest", "tf32": "tensorfloat32"}  # jax_default_matmul_precision's names
 
 
 class BackendError(RuntimeError):
@@ -115,6 +119,49 @@ def enable_determinism() -> None:
 
         torch.use_deterministic_algorithms(True)
     # JAX: deterministic on the CPU; XLA_FLAGS (select_backend) covers GPUs.
+
+
+def requested_precision() -> str:
+    """The float32 precision this process asks for: ``TFADV_PRECISION``, else ``"highest"`` (full float32)."""
+    name = os.environ.get("TFADV_PRECISION") or DEFAULT_PRECISION
+    if name not in PRECISIONS:
+        raise BackendError(f"unknown precision {name!r} (TFADV_PRECISION); choose one of {', '.join(PRECISIONS)}.")
+    return name
+
+
+def set_precision(name: str, backend: str | None = None) -> None:
+    """Makes float32 matrix products and convolutions full float32 (``"highest"``) or TF32 (``"tf32"``).
+
+    Process-wide: records ``name`` in ``TFADV_PRECISION`` (the JAX and PyTorch
+    engines read it, child processes inherit it) and sets the switch of
+    ``backend`` (default the active one): TensorFlow's
+    ``enable_tensor_float_32_execution``, JAX's ``jax_default_matmul_precision``,
+    PyTorch's ``allow_tf32`` for CUDA products and cuDNN. TF32 only changes
+    results on GPUs that have it (NVIDIA Ampere and later); CPUs compute in full
+    float32 either way.
+    """
+    if name not in PRECISIONS:
+        raise BackendError(f"unknown precision {name!r}; choose one of {', '.join(PRECISIONS)}.")
+    os.environ["TFADV_PRECISION"] = name
+    apply_precision(backend or active_backend())
+
+
+def apply_precision(backend: str) -> None:
+    """Sets ``backend``'s switch to the requested precision (``requested_precision``); imports that framework."""
+    tf32 = requested_precision() == "tf32"
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_tensor_float_32_execution(tf32)
+    elif backend == "jax":
+        import jax
+
+        jax.config.update("jax_default_matmul_precision", JAX_PRECISION[requested_precision()])
+    elif backend == "torch":
+        import torch
+
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
 
 
 def framework_versions(name: str | None = None) -> dict:
