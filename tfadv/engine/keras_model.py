@@ -100,7 +100,8 @@ def per_example_loss(logits, onehot, loss: str, activation: str):
     if loss == "crossentropy":  # TensorFlow's sigmoid_cross_entropy_with_logits, written out: the same bits there
         units = ops.maximum(logits, 0) - logits * onehot + ops.log1p(ops.exp(-ops.abs(logits)))
         return ops.sum(units, axis=1)
-    return ops.mean(ops.square(activate(logits, activation) - onehot), axis=1)
+    # Not ops.mean: Keras 3.15's computes float64 in float32 (its result_type(float64, float32) is float32).
+    return ops.sum(ops.square(activate(logits, activation) - onehot), axis=1) / logits.shape[1]
 
 
 def activate(logits, activation: str):
