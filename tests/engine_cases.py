@@ -11,7 +11,8 @@ differently on each backend).
 The TensorFlow engine runs in float32 only (its loop makes its one-hot and
 settings float32), so the float64 checks compare the other engine with the
 contract written out step by step (``reference``) over the TensorFlow
-backend's logits head and loss in float64.
+backend's logits head and loss in float64. ``EngineChecks`` holds the tests
+both files run.
 """
 
 import os
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
 
 from tfadv import engine
 from tfadv.engine import StopRule
@@ -238,75 +240,87 @@ def reference(model, x, targets, loss, lr, stop, kappa, clip):
     return np.stack(trajectory), outcome
 
 
-def check_float64_case(got, case: int) -> None:
-    """The other engine's float64 trajectory, outcomes, ``evolve`` result and gradient of one case
-    equal the contract's to 1e-10."""
-    head, loss, lr, stop, kappa, clip = FLOAT64_CASES[case]
-    model, (x, targets) = hand_mlp(head), float64_starts(clip)
-    trajectory, outcome = reference(model, x, targets, loss, lr, stop, kappa, clip)
-    np.testing.assert_allclose(got[f"{case}/gradient"], engine.input_gradient(model, x, targets, loss),
-                               rtol=1e-10, atol=1e-13)
-    np.testing.assert_allclose(got[f"{case}/trajectory"], trajectory, rtol=0, atol=1e-10)
-    ends = got[f"{case}/outcome"]
-    np.testing.assert_array_equal(ends[[0, 1, 3]], outcome[[0, 1, 3]])  # steps, success, predicted
-    np.testing.assert_allclose(ends[2], outcome[2], rtol=0, atol=1e-10)  # confidence
-    # The cases exercise what they should: stops at many steps, failures, clipping at both bounds.
-    steps, success = outcome[0], outcome[1].astype(bool)
-    assert len(set(steps[success])) >= 4 and 0 < success.sum() < len(x), steps
-    if clip:
-        assert all(np.any((trajectory == bound) & (x != bound)) for bound in clip)
-    # evolve (float32 at its interface) gives the same outcome, and the float64 end rounded.
-    final = trajectory[np.maximum(outcome[0].astype(int) - 1, 0), np.arange(len(x))]
-    final = np.where((outcome[0] == 0)[:, None, None], x, final)
-    np.testing.assert_allclose(got[f"{case}/evolve/x_final"], final, rtol=0, atol=1.2e-7)
-    for k, field in ((0, "steps"), (1, "success"), (3, "predicted")):
-        np.testing.assert_array_equal(got[f"{case}/evolve/{field}"], outcome[k])
-    np.testing.assert_allclose(got[f"{case}/evolve/confidence"], outcome[2], rtol=1e-7)
+class EngineChecks:
+    """The checks of another engine against TensorFlow's, for a test file's ``class Test...(EngineChecks)``.
 
+    They use the test file's fixtures ``float64_run`` (the arrays of
+    ``float64_arrays``) and ``float32_run`` (the weights and the arrays of
+    ``float32_arrays``).
+    """
 
-def check_cnn_gradients(got) -> None:
-    """The tiny CNN's float64 input gradients (odd sizes, both paddings) equal TensorFlow's to 1e-12."""
-    model, x = tiny_cnn(), cnn_inputs()
-    for loss in engine.LOSSES:
-        expected = engine.input_gradient(model, x, np.arange(5), loss)
-        assert np.abs(expected).max() > 1e-3 and np.all(expected[:, 12] == 0)  # the dropped row
-        np.testing.assert_allclose(got[f"cnn/{loss}"], expected, rtol=0, atol=1e-12, err_msg=loss)
+    @pytest.mark.parametrize("case", range(len(FLOAT64_CASES)), ids=CASE_IDS)
+    def test_float64_trajectories_follow_the_contract(self, float64_run, case):
+        """Trajectory, outcomes, ``evolve`` result and gradient of each case equal the contract's to 1e-10."""
+        got = float64_run
+        head, loss, lr, stop, kappa, clip = FLOAT64_CASES[case]
+        model, (x, targets) = hand_mlp(head), float64_starts(clip)
+        trajectory, outcome = reference(model, x, targets, loss, lr, stop, kappa, clip)
+        np.testing.assert_allclose(got[f"{case}/gradient"], engine.input_gradient(model, x, targets, loss),
+                                   rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(got[f"{case}/trajectory"], trajectory, rtol=0, atol=1e-10)
+        ends = got[f"{case}/outcome"]
+        np.testing.assert_array_equal(ends[[0, 1, 3]], outcome[[0, 1, 3]])  # steps, success, predicted
+        np.testing.assert_allclose(ends[2], outcome[2], rtol=0, atol=1e-10)  # confidence
+        # The cases exercise what they should: stops at many steps, failures, clipping at both bounds.
+        steps, success = outcome[0], outcome[1].astype(bool)
+        assert len(set(steps[success])) >= 4 and 0 < success.sum() < len(x), steps
+        if clip:
+            assert all(np.any((trajectory == bound) & (x != bound)) for bound in clip)
+        # evolve (float32 at its interface) gives the same outcome, and the float64 end rounded.
+        final = trajectory[np.maximum(outcome[0].astype(int) - 1, 0), np.arange(len(x))]
+        final = np.where((outcome[0] == 0)[:, None, None], x, final)
+        np.testing.assert_allclose(got[f"{case}/evolve/x_final"], final, rtol=0, atol=1.2e-7)
+        for k, field in ((0, "steps"), (1, "success"), (3, "predicted")):
+            np.testing.assert_array_equal(got[f"{case}/evolve/{field}"], outcome[k])
+        np.testing.assert_allclose(got[f"{case}/evolve/confidence"], outcome[2], rtol=1e-7)
 
+    def test_convolution_and_pooling_gradients_match_tensorflow_in_float64(self, float64_run):
+        """The tiny CNN's input gradients (odd sizes, both paddings) equal TensorFlow's to 1e-12."""
+        model, x = tiny_cnn(), cnn_inputs()
+        for loss in engine.LOSSES:
+            expected = engine.input_gradient(model, x, np.arange(5), loss)
+            assert np.abs(expected).max() > 1e-3 and np.all(expected[:, 12] == 0)  # the dropped row
+            np.testing.assert_allclose(float64_run[f"cnn/{loss}"], expected, rtol=0, atol=1e-12, err_msg=loss)
 
-def check_zoo_agreement(weights, got, name: str) -> None:
-    """Large steps make descent chaotic: float32 rounding differs, so the outcomes agree, not the bits."""
-    (opts, n), model = ZOO[name], zoo_model(name, weights)
-    tf_result = engine.evolve(model, engine.make_starts("uniform", n, seed=5), np.arange(n) % 10, **opts)
-    success = got[f"{name}/success"]
-    assert 0.1 < success.mean() < 0.95 and len(set(tf_result.steps.tolist())) > 5
-    assert np.mean(success == tf_result.success) >= 0.97
-    assert np.median(np.abs(got[f"{name}/steps"] - tf_result.steps)) == 0
-    assert np.mean(got[f"{name}/predicted"] == tf_result.predicted) >= 0.97
+    def test_no_other_framework_is_loaded(self, float64_run, float32_run):
+        assert not float64_run["other_frameworks"].size and not float32_run[1]["other_frameworks"].size
+
+    @pytest.mark.parametrize("name", ZOO)
+    def test_float32_zoo_models_agree_with_tensorflow(self, float32_run, name):
+        """Large steps make descent chaotic: float32 rounding differs, so the outcomes agree, not the bits."""
+        weights, got = float32_run
+        (opts, n), model = ZOO[name], zoo_model(name, weights)
+        tf_result = engine.evolve(model, engine.make_starts("uniform", n, seed=5), np.arange(n) % 10, **opts)
+        success = got[f"{name}/success"]
+        assert 0.1 < success.mean() < 0.95 and len(set(tf_result.steps.tolist())) > 5
+        assert np.mean(success == tf_result.success) >= 0.97
+        assert np.median(np.abs(got[f"{name}/steps"] - tf_result.steps)) == 0
+        assert np.mean(got[f"{name}/predicted"] == tf_result.predicted) >= 0.97
+
+    def test_observing_rules_equals_evolve_with_each_rule(self, float32_run):
+        """One observing pass gives each rule's ``evolve`` result bit for bit."""
+        got = float32_run[1]
+        same(got, "observed/argmax", "alone/argmax")
+        same(got, "observed/conf", "alone/conf")
+        reached = got["alone/budget/success"]  # a rule never met: every example runs max_steps
+        assert reached.sum() <= 15
+        for field in ("x_final", "steps", "confidence", "predicted"):
+            np.testing.assert_array_equal(got[f"observed/budget/{field}"][~reached],
+                                          got[f"alone/budget/{field}"][~reached], err_msg=field)
+        budget = got["observed/budget/success"]
+        np.testing.assert_array_equal(budget, got["observed/budget/predicted"] == np.arange(300) % 10)
+        assert got["observed/argmax/cost"] == got["alone/budget/cost"]
+        # The rules differ here: argmax early, the threshold later for some, never for others.
+        argmax, conf = (got[f"alone/{k}/steps"] for k in ("argmax", "conf"))
+        assert np.any(conf > argmax) and 0 < got["alone/conf/success"].sum() < 300
+
+    def test_results_do_not_depend_on_batch_size(self, float32_run):
+        got = float32_run[1]
+        same(got, "alone/argmax", "wide")
+        for rule in ("argmax", "conf", "budget"):
+            same(got, f"observed/{rule}", f"wide_observed/{rule}")
 
 
 def same(got, a: str, b: str) -> None:
     for field in FIELDS:
         np.testing.assert_array_equal(got[f"{a}/{field}"], got[f"{b}/{field}"], err_msg=f"{a} {b} {field}")
-
-
-def check_observing(got) -> None:
-    """One observing pass gives each rule's ``evolve`` result bit for bit."""
-    same(got, "observed/argmax", "alone/argmax")
-    same(got, "observed/conf", "alone/conf")
-    reached = got["alone/budget/success"]  # a rule never met: every example runs max_steps
-    assert reached.sum() <= 15
-    for field in ("x_final", "steps", "confidence", "predicted"):
-        np.testing.assert_array_equal(got[f"observed/budget/{field}"][~reached],
-                                      got[f"alone/budget/{field}"][~reached], err_msg=field)
-    budget = got["observed/budget/success"]
-    np.testing.assert_array_equal(budget, got["observed/budget/predicted"] == np.arange(300) % 10)
-    assert got["observed/argmax/cost"] == got["alone/budget/cost"]
-    # The rules differ here: argmax early, the threshold later for some, never for others.
-    argmax, conf = (got[f"alone/{k}/steps"] for k in ("argmax", "conf"))
-    assert np.any(conf > argmax) and 0 < got["alone/conf/success"].sum() < 300
-
-
-def check_batch_size_independence(got) -> None:
-    same(got, "alone/argmax", "wide")
-    for rule in ("argmax", "conf", "budget"):
-        same(got, f"observed/{rule}", f"wide_observed/{rule}")

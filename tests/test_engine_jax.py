@@ -69,35 +69,12 @@ def float32_run(tmp_path_factory):
 # ---------------------------------------------------------------- the checks
 
 
-@pytest.mark.parametrize("case", range(len(cases.FLOAT64_CASES)), ids=cases.CASE_IDS)
-def test_float64_trajectories_follow_the_contract(float64_run, case):
-    cases.check_float64_case(float64_run, case)
+class TestJaxEngine(cases.EngineChecks):
+    """``engine_cases.EngineChecks`` on this engine, and what only it must do."""
 
-
-def test_convolution_and_pooling_gradients_match_tensorflow_in_float64(float64_run):
-    """The JAX backend's own input gradients of Conv2D and MaxPooling2D (odd sizes, both paddings)."""
-    cases.check_cnn_gradients(float64_run)
-
-
-def test_the_jax_engine_never_loads_tensorflow(float64_run, float32_run):
-    assert not float64_run["other_frameworks"].size and not float32_run[1]["other_frameworks"].size
-
-
-def test_programs_compile_once_per_slot_count(float32_run):
-    compiles = {k: v for k, v in float32_run[1].items() if k.startswith("compiles/")}
-    assert set(compiles) == {"compiles/mse/argmax", "compiles/mse/confidence", "compiles/mse/argmax+confidence+budget"}
-    for name, (compiled, sizes) in compiles.items():
-        assert compiled == sizes, name
-
-
-@pytest.mark.parametrize("name", cases.ZOO)
-def test_float32_zoo_models_agree_with_tensorflow(float32_run, name):
-    cases.check_zoo_agreement(*float32_run, name)
-
-
-def test_observing_rules_equals_evolve_with_each_rule(float32_run):
-    cases.check_observing(float32_run[1])
-
-
-def test_results_do_not_depend_on_batch_size(float32_run):
-    cases.check_batch_size_independence(float32_run[1])
+    def test_programs_compile_once_per_slot_count(self, float32_run):
+        compiles = {k: v for k, v in float32_run[1].items() if k.startswith("compiles/")}
+        assert set(compiles) == {"compiles/mse/argmax", "compiles/mse/confidence",
+                                 "compiles/mse/argmax+confidence+budget"}
+        for name, (compiled, sizes) in compiles.items():
+            assert compiled == sizes, name

@@ -91,33 +91,10 @@ def float32_run(tmp_path_factory):
 # ---------------------------------------------------------------- the checks
 
 
-@pytest.mark.parametrize("case", range(len(cases.FLOAT64_CASES)), ids=cases.CASE_IDS)
-def test_float64_trajectories_follow_the_contract(float64_run, case):
-    cases.check_float64_case(float64_run, case)
+class TestTorchEngine(cases.EngineChecks):
+    """``engine_cases.EngineChecks`` on this engine, and what only it must do."""
 
-
-def test_convolution_and_pooling_gradients_match_tensorflow_in_float64(float64_run):
-    cases.check_cnn_gradients(float64_run)
-
-
-def test_the_torch_engine_loads_neither_tensorflow_nor_jax(float64_run, float32_run):
-    assert not float64_run["other_frameworks"].size and not float32_run[1]["other_frameworks"].size
-
-
-def test_weights_get_no_gradient_and_are_trainable_again_after_evolving(float32_run):
-    """Only the input is differentiated; ``frozen()`` turns the weights' gradients off for the pass only."""
-    assert all(float32_run[1][f"{name}/no_weight_gradient"] for name in cases.ZOO)
-    assert all(float32_run[1][f"{name}/trainable"] for name in cases.ZOO)
-
-
-@pytest.mark.parametrize("name", cases.ZOO)
-def test_float32_zoo_models_agree_with_tensorflow(float32_run, name):
-    cases.check_zoo_agreement(*float32_run, name)
-
-
-def test_observing_rules_equals_evolve_with_each_rule(float32_run):
-    cases.check_observing(float32_run[1])
-
-
-def test_results_do_not_depend_on_batch_size(float32_run):
-    cases.check_batch_size_independence(float32_run[1])
+    def test_weights_get_no_gradient_and_are_trainable_again_after_evolving(self, float32_run):
+        """Only the input is differentiated; ``frozen()`` turns the weights' gradients off for the pass only."""
+        assert all(float32_run[1][f"{name}/no_weight_gradient"] for name in cases.ZOO)
+        assert all(float32_run[1][f"{name}/trainable"] for name in cases.ZOO)
