@@ -27,7 +27,8 @@ measured float32 matmul rate); the ratios between them with PASS/MISS against
 the issue's targets; and the wall time of ``evolve`` when half the examples
 meet their stop rule at once, against all running the full budget. Then the
 ``evolve`` rate per backend side by side, with each backend's ratio to
-TensorFlow (PASS/MISS against the issue's 0.8). The same figures go to
+TensorFlow (PASS/MISS against the issue's 0.8). Every backend computes in full
+float32 unless ``--precision=tf32`` (GPUs only). The same figures go to
 ``<output_dir>/benchmarks/attack_throughput.json``.
 """
 
@@ -46,8 +47,9 @@ import numpy as np
 from absl import app, flags
 
 from tfadv import artifacts
-from tfadv.backends import BACKENDS, BackendError, check_installed, framework_versions, installed_backends
-from tfadv.flags import before_frameworks_load
+from tfadv.backends import (BACKENDS, BackendError, check_installed, framework_versions, installed_backends,
+                            set_precision)
+from tfadv.flags import before_frameworks_load, define_precision_flag
 from tfadv.flags import run as run_entry_point
 from tfadv.keys import ModelKey
 
@@ -93,10 +95,11 @@ flags.DEFINE_boolean("synthetic_data", False, "Train missing models on tiny synt
 flags.DEFINE_enum("backend", None, list(BACKENDS), "Internal, set for child processes; choose with --backends.")
 flags.DEFINE_enum("child_backend", None, list(BACKENDS), "Internal: measure on this backend only (child process).")
 flags.DEFINE_string("child_json", None, "Internal: where a child process writes its figures.")
+define_precision_flag()
 FLAGS = flags.FLAGS
 # Flags a child process gets from its parent as given (with --child_backend, --backend and --child_json).
 FORWARDED = ("output_dir", "n", "n_cnn", "steps", "models", "repeats", "eager_examples", "eager_steps", "tkv_n",
-             "tf_keras_vis", "batch_sizes", "data_dir", "no_verify", "synthetic_data", "verbosity")
+             "tf_keras_vis", "batch_sizes", "data_dir", "no_verify", "synthetic_data", "verbosity", "precision")
 
 
 def matmul_flops(size: int = 4096, runs: int = 5) -> float:
@@ -326,8 +329,10 @@ def child_main() -> None:
     if keras.backend.backend() != name:
         raise app.UsageError(f"--child_backend={name}, but Keras runs on {keras.backend.backend()}; "
                              f"pass --backend={name} too (the parent process does)")
+    set_precision(FLAGS.precision, name)
     record = {"backend": name, "keras_backend": keras.backend.backend(), "keras": keras.__version__,
-              "versions": framework_versions(name), "load_average_at_start": os.getloadavg()[0]}
+              "versions": framework_versions(name), "precision": FLAGS.precision,
+              "load_average_at_start": os.getloadavg()[0]}
     if name == "tensorflow":
         from tfadv.engine.tensorflow import quiet_retracing_warnings
 
@@ -415,7 +420,7 @@ def main(argv):
              if "tensorflow" in records else "; no ratios: tensorflow was not in --backends."))
     print(backend_table(records))
     path = Path(FLAGS.output_dir) / "benchmarks" / "attack_throughput.json"
-    summary = {"matmul_flops_per_s": flop_rate, "cpu_count": os.cpu_count(),
+    summary = {"matmul_flops_per_s": flop_rate, "cpu_count": os.cpu_count(), "precision": FLAGS.precision,
                "load_average_at_start": load_before, "models": results,
                "targets": [{"metric": k, "model": m, "minimum": v} for (k, m), v in TARGETS.items()],
                "backends": records}

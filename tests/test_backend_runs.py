@@ -56,6 +56,8 @@ def test_a_run_judges_every_claim_and_records_its_backend(backend_run):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["versions"]["backend"] == backend and manifest["versions"][backend]
     assert "tensorflow" not in manifest["versions"]
+    assert manifest["versions"]["precision"] == "highest" and manifest["flags"]["precision"] == "highest"
+    assert manifest["flags"]["backend"] == backend
     assert json.loads((out / "tfadv_output.json").read_text())["backend"] == backend
     assert f"on {'JAX' if backend == 'jax' else 'PyTorch'} " in (out / "REPORT.md").read_text()
     assert sorted(p.name for p in (out / "tables").iterdir() if p.suffix == ".csv") == ["dough_tab5.csv",

@@ -17,6 +17,28 @@ def test_early_backend_reads_both_flag_spellings_and_ignores_others():
     assert backends.early_backend(["prog", "--preset=quick", "--backend", "torch"]) == "torch"
     assert backends.early_backend(["prog", "--backends=jax", "-backend=jax"]) is None
     assert backends.early_backend(["prog", "--backend=jax", "--backend=tensorflow"]) == "tensorflow"  # last wins
+    assert backends.early_backend(["prog", "--backend"]) == ""  # no value: select_backend falls back
+
+
+def test_early_flag_reads_values_before_absl():
+    argv = ["prog", "--verbosity=1", "-v", "2", "--v=x", "-verbosity", "3", "--verbosityx=9"]
+    assert backends.early_flag(argv, ("verbosity", "v"), single_dash=True, convert=int) == 3  # last valid wins
+    assert backends.early_flag(argv, ("verbosity", "v"), convert=int) == 1  # one dash does not count
+    assert backends.early_flag(["prog", "-v", "x"], "v", single_dash=True, convert=int) is None
+    assert backends.early_flag(["prog", "--precision", "tf32", "--backend=jax"], "precision") == "tf32"
+    assert backends.early_flag(["prog", "--precision"], "precision") == ""
+    assert backends.early_flag(["prog"], "backend") is None
+
+
+def test_early_verbosity_reads_the_same_spellings_as_absl():
+    from tfadv.flags import early_verbosity
+
+    assert early_verbosity(["prog"]) == 0
+    assert early_verbosity(["prog", "--verbosity=1"]) == 1
+    assert early_verbosity(["prog", "-v", "1"]) == 1
+    assert early_verbosity(["prog", "--v", "2", "--verbosity=-1"]) == -1  # last wins
+    assert early_verbosity(["prog", "--verbosity=1", "-v", "loud"]) == 1  # not a number: passed over
+    assert early_verbosity(["prog", "-v"]) == 0
 
 
 def test_unknown_or_missing_backends_say_what_to_do(monkeypatch):

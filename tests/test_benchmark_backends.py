@@ -50,11 +50,12 @@ def test_every_backend_is_measured_in_its_own_child_and_reported_side_by_side(tm
     summary = json.loads((tmp_path / "out" / "benchmarks" / "attack_throughput.json").read_text())
     # The TensorFlow-only figures keep their place and keys.
     assert {"matmul_flops_per_s", "cpu_count", "load_average_at_start", "models", "targets"} <= set(summary)
+    assert summary["precision"] == "highest"  # full float32 unless --precision=tf32
     assert summary["models"]["mlp_shallow_sigmoid"]["eager"] > 0
     assert list(summary["backends"]) == backends
     for name in backends:
         record = summary["backends"][name]
-        assert record["keras_backend"] == name and record["versions"]
+        assert record["keras_backend"] == name and record["versions"] and record["precision"] == "highest"
         assert record["models"]["mlp_shallow_sigmoid"]["engine"] > 0
     assert (summary["backends"]["tensorflow"]["models"]["mlp_shallow_sigmoid"]["engine"]
             == summary["models"]["mlp_shallow_sigmoid"]["engine"])

@@ -18,20 +18,45 @@ DEFAULT = "tensorflow"
 # The distribution each backend needs, and the extra that installs it.
 _DISTRIBUTIONS = {"tensorflow": ("tensorflow",), "jax": ("jax", "jaxlib"), "torch": ("torch",)}
 _EXTRAS = {"tensorflow": ".", "jax": ".[jax]", "torch": ".[torch]"}
+# Float32 matrix products and convolutions: full float32, or TF32 (10-bit mantissa) on GPUs that have it.
+PRECISIONS = ("highest", "tf32")
+DEFAULT_PRECISION = "highest"
+JAX_PRECISION = {"highest": "highest", "tf32": "tensorfloat32"}  # jax_default_matmul_precision's names
 
 
 class BackendError(RuntimeError):
     """A backend was asked for that is not installed, unknown, or not the one Keras already loaded."""
 
 
-def early_backend(argv: list[str]) -> str | None:
-    """``--backend`` as given on the command line, read before absl parses it (None if absent)."""
+def early_flag(argv: list[str], names: str | tuple[str, ...], *, single_dash: bool = False, convert=str):
+    """A flag's value as given on the command line, read before absl parses it (None if absent).
+
+    Entry points need ``--backend`` and ``--verbosity`` before any framework
+    loads, so before absl. ``--name=value`` and ``--name value`` count (with
+    ``single_dash``, ``-name`` too); the last one wins; a value ``convert``
+    rejects with ``ValueError`` is passed over, as is a missing one.
+
+    Args:
+      argv: the command line, program name first.
+      names: the flag's name, or its names (``("verbosity", "v")``).
+      single_dash: whether ``-name`` counts as well as ``--name``.
+      convert: makes the value (``int`` for a number).
+    """
+    names = (names,) if isinstance(names, str) else tuple(names)
     value = None
     for i, arg in enumerate(argv[1:], start=1):
         name, eq, rest = arg.lstrip("-").partition("=")
-        if arg.startswith("--") and name == "backend":
-            value = rest if eq else (argv[i + 1] if i + 1 < len(argv) else "")
+        if arg.startswith("-" if single_dash else "--") and name in names:
+            try:
+                value = convert(rest if eq else (argv[i + 1] if i + 1 < len(argv) else ""))
+            except ValueError:
+                pass
     return value
+
+
+def early_backend(argv: list[str]) -> str | None:
+    """``--backend`` as given on the command line, read before absl parses it (None if absent)."""
+    return early_flag(argv, "backend")
 
 
 def requested_backend() -> str:
@@ -94,6 +119,49 @@ def enable_determinism() -> None:
 
         torch.use_deterministic_algorithms(True)
     # JAX: deterministic on the CPU; XLA_FLAGS (select_backend) covers GPUs.
+
+
+def requested_precision() -> str:
+    """The float32 precision this process asks for: ``TFADV_PRECISION``, else ``"highest"`` (full float32)."""
+    name = os.environ.get("TFADV_PRECISION") or DEFAULT_PRECISION
+    if name not in PRECISIONS:
+        raise BackendError(f"unknown precision {name!r} (TFADV_PRECISION); choose one of {', '.join(PRECISIONS)}.")
+    return name
+
+
+def set_precision(name: str, backend: str | None = None) -> None:
+    """Makes float32 matrix products and convolutions full float32 (``"highest"``) or TF32 (``"tf32"``).
+
+    Process-wide: records ``name`` in ``TFADV_PRECISION`` (the JAX and PyTorch
+    engines read it, child processes inherit it) and sets the switch of
+    ``backend`` (default the active one): TensorFlow's
+    ``enable_tensor_float_32_execution``, JAX's ``jax_default_matmul_precision``,
+    PyTorch's ``allow_tf32`` for CUDA products and cuDNN. TF32 only changes
+    results on GPUs that have it (NVIDIA Ampere and later); CPUs compute in full
+    float32 either way.
+    """
+    if name not in PRECISIONS:
+        raise BackendError(f"unknown precision {name!r}; choose one of {', '.join(PRECISIONS)}.")
+    os.environ["TFADV_PRECISION"] = name
+    apply_precision(backend or active_backend())
+
+
+def apply_precision(backend: str) -> None:
+    """Sets ``backend``'s switch to the requested precision (``requested_precision``); imports that framework."""
+    tf32 = requested_precision() == "tf32"
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_tensor_float_32_execution(tf32)
+    elif backend == "jax":
+        import jax
+
+        jax.config.update("jax_default_matmul_precision", JAX_PRECISION[requested_precision()])
+    elif backend == "torch":
+        import torch
+
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
 
 
 def framework_versions(name: str | None = None) -> dict:

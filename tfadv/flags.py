@@ -22,6 +22,8 @@ import traceback
 
 from absl import app, flags
 
+from tfadv.backends import early_flag
+
 FLAGS = flags.FLAGS
 USAGE_EXIT = 2
 
@@ -46,6 +48,7 @@ def define_data_flags() -> None:
     flags.DEFINE_enum("backend", backend if backend in BACKENDS else DEFAULT, list(BACKENDS),
                       "The framework Keras runs on (default: $KERAS_BACKEND, else tensorflow). A folder holds "
                       "one backend's results; jax and torch need their extras: pip install '.[jax]'.")
+    define_precision_flag()
     flags.DEFINE_string("output_dir", "results" if backend == DEFAULT else f"results_{backend}",
                         "Folder for models, attacks, figures, tables and the report "
                         "(default: results, or results_<backend> for jax and torch).")
@@ -63,6 +66,16 @@ def define_data_flags() -> None:
         "no_verify", False,
         "Do not check the data files against their published sha256 (for deliberately changed data); "
         "warns, and manifest.json records that the data was not verified.")
+
+
+def define_precision_flag() -> None:
+    """``--precision``: every entry point with ``--backend`` (and the benchmark); ``set_up`` applies it."""
+    from tfadv.backends import DEFAULT_PRECISION, PRECISIONS
+
+    flags.DEFINE_enum("precision", DEFAULT_PRECISION, list(PRECISIONS),
+                      "Float32 matrix products and convolutions: highest (full float32, on every backend) or "
+                      "tf32 (TensorFloat-32 where a GPU has it: faster, about 3 decimal digits; CPUs ignore it). "
+                      "Recorded in manifest.json and the models' metadata.")
 
 
 def define_run_flags() -> None:
@@ -94,15 +107,7 @@ def define_train_flags() -> None:
 
 def early_verbosity(argv: list[str]) -> int:
     """``--verbosity`` (``-v``) as given on the command line, read before absl parses it (0 if absent)."""
-    value = None
-    for i, arg in enumerate(argv[1:], start=1):
-        name, eq, rest = arg.lstrip("-").partition("=")
-        if arg.startswith("-") and name in ("verbosity", "v"):
-            rest = rest if eq else (argv[i + 1] if i + 1 < len(argv) else "")
-            try:
-                value = int(rest)
-            except ValueError:
-                pass
+    value = early_flag(argv, ("verbosity", "v"), single_dash=True, convert=int)
     return 0 if value is None else value
 
 
@@ -186,7 +191,8 @@ def set_up() -> None:
 
     Logging: warnings only at ``--verbosity`` 0 and below (the default), INFO
     lines (training, reuse) at 1, DEBUG at 2. Makes the backend's ops
-    deterministic (training is bitwise reproducible), drops TensorFlow's
+    deterministic (training is bitwise reproducible), sets its float32
+    precision (``--precision``, ``tfadv.backends.set_precision``), drops TensorFlow's
     misleading retracing warning for the engine's programs, and ends an open
     progress line before any log line or warning is printed.
     """
@@ -196,12 +202,13 @@ def set_up() -> None:
     logging.root.setLevel(level)
     logging.getLogger("tfadv").setLevel(level)
     progress.guard_logs_and_warnings()
-    from tfadv.backends import active_backend, enable_determinism
+    from tfadv.backends import active_backend, enable_determinism, set_precision
 
     if active_backend() != FLAGS.backend:
         raise app.UsageError(f"--backend={FLAGS.backend}, but Keras already runs on {active_backend()} "
                              f"(set KERAS_BACKEND={FLAGS.backend} before starting Python)")
     enable_determinism()
+    set_precision(FLAGS.precision)
     if FLAGS.backend == "tensorflow":
         from tfadv.engine.tensorflow import quiet_retracing_warnings
 

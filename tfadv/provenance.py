@@ -15,18 +15,21 @@ NOT_A_CHECKOUT = "not a git checkout"
 
 
 def package_versions() -> dict:
-    """Versions of what produced a result: the Keras backend in use and its framework's version(s)."""
+    """Versions of what produced a result: the Keras backend in use, its float32 precision (``"highest"``:
+    full float32; ``"tf32"``: TF32 allowed on GPUs, ``tfadv.backends.set_precision``) and its framework's
+    version(s)."""
     import h5py
     import keras
     import numpy as np
 
     import tfadv
-    from tfadv.backends import framework_versions
+    from tfadv.backends import framework_versions, requested_precision
 
     backend = keras.backend.backend()
     return {
         "tfadv": tfadv.__version__,
         "backend": backend,
+        "precision": requested_precision(),
         "keras": keras.__version__,
         **framework_versions(backend),
         "numpy": np.__version__,

@@ -95,9 +95,9 @@ def _run(ids: list[str], paper_ids: list[str], preset: str) -> list[dict]:
         made = make_claims_readings(claims, Output(Path(FLAGS.output_dir), preset))
         print(f"{ITEM_ID}: {len(made)} files (every claim under every reading) in {made[0].parent.parent}",
               flush=True)
-    flag_values = {name: FLAGS[name].value for name in ("output_dir", "data_dir", "synthetic_data", "no_verify",
-                                                        "preset", "paper", "only", "force", "check", "verbosity",
-                                                        "executor", "ray_address")}
+    flag_values = {name: FLAGS[name].value for name in ("backend", "precision", "output_dir", "data_dir",
+                                                        "synthetic_data", "no_verify", "preset", "paper", "only",
+                                                        "force", "check", "verbosity", "executor", "ray_address")}
     run_record["driver_s"] = round(time.perf_counter() - driver_start, 3)
     manifest = pipeline.manifest(paper_ids, flag_values, started, _now(), run_record)
     artifacts.write_json(Path(FLAGS.output_dir) / "manifest.json", manifest)

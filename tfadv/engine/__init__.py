@@ -12,6 +12,8 @@ never changed after. ``evolve`` is the one contract; the work is split:
   in one pass (PROTOCOL.md section 8), and their checks (numpy only).
 - ``scheduler``: ``Engine``, the slot/refill/compaction loop, and the
   ``Program``/``Backend`` protocols a framework implements (numpy only).
+- ``keras_model``: what the backends share at the Keras level (the logits
+  head rule, the losses, freezing, the weakly held model; imports Keras).
 - ``tensorflow``: the TensorFlow backend (imported on first use).
 - ``jax``: the JAX backend, for Keras on JAX (imported on first use).
 - ``torch``: the PyTorch backend, for Keras on PyTorch (imported on first use).

@@ -10,7 +10,8 @@ earlier observed rule the inputs at which it resolved. Each call runs up to
 stop kinds, slot count); every per-call number (``n``, ``release``, ``lr``,
 clip bounds, kappas, ``max_steps``) is a traced argument. Nothing here is
 CPU-specific; matrix products run at full precision
-(``jax.default_matmul_precision("highest")``: GPUs would otherwise use TF32).
+(``jax.default_matmul_precision("highest")``: GPUs would otherwise use TF32),
+unless TF32 is asked for (``--precision=tf32``).
 The work is in the model's dtype (float64 needs ``jax_enable_x64``).
 Convolutions and max pooling get hand-written input gradients (the same
 math as autodiff's), which XLA runs several times faster in a loop on CPUs.
@@ -20,57 +21,43 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import weakref
 
 import jax
 import jax.numpy as jnp
 import keras
 import numpy as np
 
+from tfadv.backends import JAX_PRECISION, requested_precision
+from tfadv.engine.keras_model import (ModelBackend, StandIn, activate, logits_parts, per_example_loss,
+                                      with_stand_ins)
 from tfadv.engine.scheduler import StepRule
 from tfadv.engine.validate import check_loss
 
-_PRECISION = "highest"  # full float32 matrix products on every device
+
+
+def _precision() -> str:
+    """Matrix products' precision: full float32 ("highest") on every device unless TF32 was asked for
+    (``tfadv.backends.set_precision``, ``--precision=tf32``)."""
+    return JAX_PRECISION[requested_precision()]
 
 
 # ---------------------------------------------------------------- model head
 
 
 class LogitsHead:
-    """The model's pre-activations (logits) as a pure function ``head(weights, x)``.
-
-    The same rule as ``tfadv.engine.tensorflow.logits_head``: a model ending
-    in a sigmoid or softmax ``Activation`` layer gives the sub-model up to
-    that layer's input; one ending in a ``Dense`` layer with that activation
-    gives the layer without its activation.
+    """The model's pre-activations (logits, ``keras_model.logits_parts``) as a pure function
+    ``head(weights, x)``; convolutions and max pooling with hand-written input gradients.
 
     Attributes:
       activation: ``"sigmoid"`` or ``"softmax"``.
       variables: the Keras variables whose values ``weights()`` returns.
-
-    Raises:
-      ValueError: when the model does not end that way.
     """
 
     def __init__(self, model: keras.Model):
-        last = model.layers[-1]
-        self.activation = getattr(getattr(last, "activation", None), "__name__", None)
-        if self.activation not in ("sigmoid", "softmax"):
-            raise ValueError(
-                f"Model {model.name!r} must end in a sigmoid or softmax activation, got {self.activation!r}."
-            )
-        if not isinstance(last, (keras.layers.Activation, keras.layers.Dense)):
-            raise ValueError(
-                f"Model {model.name!r} must end in an Activation or Dense layer to expose its logits."
-            )
-        inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-        # The same layers and weights; convolutions and max pooling with hand-written input gradients.
-        self._inner = keras.models.clone_model(
-            keras.Model(inputs, last.input), clone_function=lambda layer: layer,
-            call_function=lambda layer, *args, **kwargs: (
-                _FastGradient(layer) if _FastGradient.handles(layer) else layer)(*args, **kwargs))
-        self._dense = last if isinstance(last, keras.layers.Dense) else None
-        extra = [] if self._dense is None else [last.kernel] + ([last.bias] if last.bias is not None else [])
+        inner, self._dense, self.activation = logits_parts(model)
+        self._inner = with_stand_ins(inner, _FastGradient)
+        dense = self._dense
+        extra = [] if dense is None else [dense.kernel] + ([dense.bias] if dense.bias is not None else [])
         self.variables = list(self._inner.variables) + extra
 
     def weights(self) -> tuple:
@@ -137,13 +124,11 @@ def _max_pool_backward(size, x, g):
 _max_pool.defvjp(lambda x, size: (_max_pool(x, size), x), _max_pool_backward)
 
 
-class _FastGradient(keras.layers.Layer):
+class _FastGradient(StandIn):
     """A ``Conv2D`` (stride 1) or ``MaxPooling2D`` (non-overlapping) layer, same weights and
     outputs, run with the input gradients above."""
 
-    def __init__(self, layer):
-        super().__init__(name=f"{layer.name}_fast_gradient", dtype=layer.dtype_policy)
-        self.layer, self.built = layer, True
+    suffix = "fast_gradient"
 
     @staticmethod
     def handles(layer) -> bool:
@@ -163,9 +148,6 @@ class _FastGradient(keras.layers.Layer):
         y = y + layer.bias.value if layer.use_bias else y
         return layer.activation(y) if layer.activation is not None else y
 
-    def compute_output_shape(self, input_shape):
-        return self.layer.compute_output_shape(input_shape)
-
 
 def model_dtype(model: keras.Model):
     """The model's input dtype, which the engine works in; float64 needs ``jax_enable_x64``."""
@@ -177,28 +159,6 @@ def model_dtype(model: keras.Model):
 
 
 # ---------------------------------------------------------------- losses
-
-
-def per_example_loss(logits, onehot, loss: str, activation: str):
-    """The loss of each example (vector), from the output pre-activations.
-
-    As ``tfadv.engine.tensorflow.per_example_loss``: ``"mse"`` is the mean
-    over the 10 units of (output - one-hot)^2; ``"crossentropy"`` softmax
-    cross-entropy, or the sum of per-unit binary cross-entropies (TensorFlow's
-    stable form) for sigmoid outputs; ``"logit"`` minus the target's logit.
-    """
-    if loss == "logit":
-        return -jnp.sum(logits * onehot, axis=1)
-    if loss == "crossentropy" and activation == "softmax":
-        return -jnp.sum(onehot * jax.nn.log_softmax(logits, axis=1), axis=1)
-    if loss == "crossentropy":
-        units = jnp.maximum(logits, 0) - logits * onehot + jnp.log1p(jnp.exp(-jnp.abs(logits)))
-        return jnp.sum(units, axis=1)
-    return jnp.mean(jnp.square(_activate(logits, activation) - onehot), axis=1)
-
-
-def _activate(logits, activation: str):
-    return jax.nn.sigmoid(logits) if activation == "sigmoid" else jax.nn.softmax(logits, axis=1)
 
 
 def _total_loss(head, weights, onehot, loss):
@@ -222,7 +182,7 @@ def input_gradient(model: keras.Model, x, targets, loss: str = "mse") -> np.ndar
         return jax.grad(_total_loss(head, weights, jax.nn.one_hot(targets, 10, dtype=dtype), loss),
                         has_aux=True)(x)[0]
 
-    with jax.default_matmul_precision(_PRECISION):
+    with jax.default_matmul_precision(_precision()):
         grad = gradient(head.weights(), jnp.asarray(np.asarray(x), dtype), jnp.asarray(np.asarray(targets)))
     return np.asarray(grad)
 
@@ -252,7 +212,7 @@ def _chunk(head, loss: str, kinds: tuple[str, ...]):
         def body(state):
             x, held, i, is_open, steps, success, conf, pred, at = state
             grad, z = gradient(x)
-            y = _activate(z, head.activation)
+            y = activate(z, head.activation)
             c, p = jnp.sum(y * onehot, axis=1), jnp.argmax(y, axis=1).astype(jnp.int32)
             hit = p == target
             at_end = steps >= max_steps
@@ -325,7 +285,7 @@ class _Program:
 
     def _call(self, n, release, is_open, steps, target, rule: StepRule):
         """One jitted call; the numpy ``(iterations, is_open, steps, success, conf, pred, at)``."""
-        with jax.default_matmul_precision(_PRECISION):
+        with jax.default_matmul_precision(_precision()):
             self.x, self.held, *out = self._chunk(
                 self.x, self.held, self._backend.head.weights(), np.int32(n), np.int32(release),
                 np.asarray(is_open, bool), np.asarray(steps, np.int32), np.asarray(target, np.int32),
@@ -344,39 +304,19 @@ class _Program:
         return self._params
 
 
-class JaxBackend:
-    """A Keras model on JAX, as a ``scheduler.Backend``.
-
-    Holds the model weakly (engines are cached per model in a
-    ``WeakKeyDictionary``); its logits head is built on the first compile,
-    and one jitted chunk function per (loss, stop kinds) serves every slot
-    count (JAX compiles it once per count).
+class JaxBackend(ModelBackend):
+    """A Keras model on JAX, as a ``scheduler.Backend`` (``keras_model.ModelBackend``: held weakly);
+    its logits head is built on the first compile, and one jitted chunk function per (loss, stop
+    kinds) serves every slot count (JAX compiles it once per count).
     """
 
+    make_head = LogitsHead
+
     def __init__(self, model: keras.Model):
-        self._model, self._head, self._chunks = weakref.ref(model), None, {}
-
-    @property
-    def model(self) -> keras.Model:
-        model = self._model()
-        if model is None:
-            raise ReferenceError("The engine's model no longer exists.")
-        return model
-
-    @property
-    def head(self) -> LogitsHead:
-        self._head = self._head or LogitsHead(self.model)
-        return self._head
+        super().__init__(model)
+        self._chunks = {}
 
     dtype = property(lambda self: model_dtype(self.model))
-
-    @property
-    def example_shape(self) -> tuple[int, ...]:
-        return tuple(self.model.input_shape[1:])
-
-    @property
-    def convolutional(self) -> bool:
-        return any(isinstance(layer, keras.layers.Conv2D) for layer in self.model.layers)
 
     def frozen(self) -> contextlib.AbstractContextManager:
         """Nothing to switch: programs read the weights' values and never write them."""

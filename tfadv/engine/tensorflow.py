@@ -7,18 +7,20 @@ variable alone). Many steps run inside one compiled ``tf.function`` (a
 batch between these chunks. A program compiled for several stop rules
 (section 8) copies a running slot's input, row by row, into a rule's own
 variable the step that rule resolves before the slot's last. XLA compiles the loop for models without
-convolutions (measured faster there, slower for CNNs; BUILD_NOTES.md).
+convolutions (measured faster there, slower for CNNs; BUILD_NOTES.md). The
+logits head rule and the losses are ``tfadv.engine.keras_model``'s.
 """
 
 from __future__ import annotations
 
 import logging
-import weakref
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tfadv.backends import apply_precision
+from tfadv.engine.keras_model import ModelBackend, activate, logits_parts, per_example_loss
 from tfadv.engine.scheduler import StepRule
 from tfadv.engine.validate import check_loss
 
@@ -26,68 +28,24 @@ from tfadv.engine.validate import check_loss
 # ---------------------------------------------------------------- model head
 
 
-def logits_head(model: keras.Model) -> tuple[keras.Model, str]:
-    """A model of the pre-activations (logits) and the output activation's name.
+def logits_head(model: keras.Model) -> tuple:
+    """A callable of the pre-activations (logits), ``f(x, training=False)``, and the output activation's
+    name (``keras_model.logits_parts``: the sub-model, or a final ``Dense`` layer without its activation).
 
     Raises:
       ValueError: when the model does not end in a sigmoid or softmax
         ``Activation`` or ``Dense`` layer.
     """
-    last = model.layers[-1]
-    activation = getattr(getattr(last, "activation", None), "__name__", None)
-    if activation not in ("sigmoid", "softmax"):
-        raise ValueError(
-            f"Model {model.name!r} must end in a sigmoid or softmax activation, got {activation!r}."
-        )
-    if isinstance(last, keras.layers.Activation):
-        logits = keras.Model(_inputs(model), last.input, name=f"{model.name}_logits")
-    elif isinstance(last, keras.layers.Dense):
-        inner = keras.Model(_inputs(model), last.input)
-        kernel, bias = last.kernel, last.bias
+    inner, dense, activation = logits_parts(model)
+    if dense is None:
+        return inner, activation
+    kernel, bias = dense.kernel, dense.bias
 
-        class _Logits:  # the Dense layer without its activation
-            def __call__(self, x, training=False):
-                z = tf.matmul(inner(x, training=training), kernel)
-                return z + bias if bias is not None else z
+    def logits(x, training=False):  # the Dense layer without its activation
+        z = tf.matmul(inner(x, training=training), kernel)
+        return z + bias if bias is not None else z
 
-        logits = _Logits()
-    else:
-        raise ValueError(
-            f"Model {model.name!r} must end in an Activation or Dense layer to expose its logits."
-        )
     return logits, activation
-
-
-def _inputs(model: keras.Model):
-    return model.inputs[0] if len(model.inputs) == 1 else model.inputs
-
-
-def has_convolution(model: keras.Model) -> bool:
-    return any(isinstance(layer, keras.layers.Conv2D) for layer in model.layers)
-
-
-# ---------------------------------------------------------------- losses
-
-
-def per_example_loss(logits, onehot, loss: str, activation: str):
-    """The loss of each example (vector), from the output pre-activations.
-
-    ``"mse"``: mean over the 10 units of (output - one-hot)^2 (Keras' MSE, as
-    the sigmoid nets were trained); ``"crossentropy"``: softmax cross-entropy,
-    or the sum of per-unit binary cross-entropies for sigmoid outputs;
-    ``"logit"``: minus the target's pre-activation.
-    """
-    if loss == "logit":
-        return -tf.reduce_sum(logits * onehot, axis=1)
-    if loss == "crossentropy" and activation == "softmax":
-        return tf.nn.softmax_cross_entropy_with_logits(onehot, logits)
-    if loss == "crossentropy":
-        return tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(onehot, logits), axis=1)
-    return tf.reduce_mean(tf.square(_activate(logits, activation) - onehot), axis=1)
-
-
-def _activate(logits, activation: str):
-    return tf.sigmoid(logits) if activation == "sigmoid" else tf.nn.softmax(logits)
 
 
 def input_gradient(model: keras.Model, x, targets, loss: str = "mse") -> np.ndarray:
@@ -144,7 +102,7 @@ class _Program:
                 tape.watch(self.x)
                 z = logits_fn(self.x, training=False)
                 total = tf.reduce_sum(per_example_loss(z, onehot, loss, activation))
-            y = _activate(z, activation)
+            y = activate(z, activation)
             c = tf.reduce_sum(y * onehot, axis=1)
             p = tf.argmax(y, axis=1, output_type=tf.int32)
             hit = tf.equal(p, tf.argmax(onehot, axis=1, output_type=tf.int32))
@@ -235,56 +193,19 @@ class _Program:
         return self._params
 
 
-class _Frozen:
-    """Sets every layer of a model to ``trainable=False``, restoring it after."""
+class TensorFlowBackend(ModelBackend):
+    """A Keras model on TensorFlow, as a ``scheduler.Backend`` (``keras_model.ModelBackend``: held
+    weakly, frozen while evolving); its logits head is built on the first compile. Making one turns
+    TF32 off unless asked for (``tfadv.backends.apply_precision``), as the other backends do."""
 
-    def __init__(self, model):
-        self.model = model
-
-    def __enter__(self):
-        self.saved = [layer.trainable for layer in self.model.layers]
-        for layer in self.model.layers:
-            layer.trainable = False
-
-    def __exit__(self, *exc):
-        for layer, flag in zip(self.model.layers, self.saved):
-            layer.trainable = flag
-
-
-class TensorFlowBackend:
-    """A Keras model on TensorFlow, as a ``scheduler.Backend``.
-
-    Holds the model weakly (engines are cached per model in a
-    ``WeakKeyDictionary``, whose values must not keep their keys alive); its
-    logits head is built on the first compile.
-    """
+    make_head = staticmethod(logits_head)
 
     def __init__(self, model: keras.Model):
-        self._model = weakref.ref(model)
-        self._head = None
-
-    @property
-    def model(self) -> keras.Model:
-        model = self._model()
-        if model is None:
-            raise ReferenceError("The engine's model no longer exists.")
-        return model
-
-    @property
-    def example_shape(self) -> tuple[int, ...]:
-        return tuple(self.model.input_shape[1:])
-
-    @property
-    def convolutional(self) -> bool:
-        return has_convolution(self.model)
-
-    def frozen(self) -> _Frozen:
-        return _Frozen(self.model)
+        apply_precision("tensorflow")  # TF32 off (TensorFlow's default is on) unless asked for
+        super().__init__(model)
 
     def compile(self, loss: str, stop: str | tuple[str, ...], size: int, jit: bool) -> _Program:
-        if self._head is None:
-            self._head = logits_head(self.model)
-        logits_fn, activation = self._head
+        logits_fn, activation = self.head
         return _Program(logits_fn, activation, loss, stop, size, self.example_shape, jit)
 
 

@@ -14,7 +14,8 @@ runs past the end change nothing: results and iteration counts are those of
 the TensorFlow loop. The work is in the model's dtype (float64 models give
 float64), on the device of the model's weights. Making a backend turns
 TF32 off for CUDA matrix products and convolutions (process-wide torch
-flags), so GPUs compute in full float32 as the other backends do. ``jit``
+flags; on with ``--precision=tf32``), so GPUs compute in full float32 as the
+other backends do. ``jit``
 is ignored: programs run eagerly (``torch.compile`` is not used). Dense
 layers run through ``_ExactDense``: Keras' own product loses float64
 precision on torch, and MKL's makes a row's result depend on its slot.
@@ -24,13 +25,13 @@ threads that spin while waiting made steps 2x (small products 100x) slower.
 
 from __future__ import annotations
 
-import contextlib
-import weakref
-
 import keras
 import numpy as np
 import torch
 
+from tfadv.backends import apply_precision
+from tfadv.engine.keras_model import (ModelBackend, StandIn, activate, logits_parts, per_example_loss,
+                                      with_stand_ins)
 from tfadv.engine.scheduler import StepRule
 from tfadv.engine.validate import check_loss
 
@@ -40,48 +41,20 @@ _CHECK_EVERY = {"cpu": 1}
 _CHECK_EVERY_OTHER = 8
 
 
-def full_precision() -> None:
-    """Turns TF32 off for CUDA matrix products and cuDNN convolutions (process-wide)."""
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-
-
 # ---------------------------------------------------------------- model head
 
 
 class LogitsHead:
-    """The model's pre-activations (logits) as ``head(x)`` on torch tensors.
-
-    The same rule as ``tfadv.engine.tensorflow.logits_head``: a model ending
-    in a sigmoid or softmax ``Activation`` layer gives the sub-model up to
-    that layer's input; one ending in a ``Dense`` layer with that activation
-    gives the layer without its activation.
+    """The model's pre-activations (logits, ``keras_model.logits_parts``) as ``head(x)`` on torch
+    tensors; Dense layers with their matrix product in their own dtype (``_ExactDense``).
 
     Attributes:
       activation: ``"sigmoid"`` or ``"softmax"``.
-
-    Raises:
-      ValueError: when the model does not end that way.
     """
 
     def __init__(self, model: keras.Model):
-        last = model.layers[-1]
-        self.activation = getattr(getattr(last, "activation", None), "__name__", None)
-        if self.activation not in ("sigmoid", "softmax"):
-            raise ValueError(
-                f"Model {model.name!r} must end in a sigmoid or softmax activation, got {self.activation!r}."
-            )
-        if not isinstance(last, (keras.layers.Activation, keras.layers.Dense)):
-            raise ValueError(
-                f"Model {model.name!r} must end in an Activation or Dense layer to expose its logits."
-            )
-        inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-        # The same layers and weights; Dense layers with their matrix product in their own dtype.
-        self._inner = keras.models.clone_model(
-            keras.Model(inputs, last.input), clone_function=lambda layer: layer,
-            call_function=lambda layer, *args, **kwargs: (
-                _ExactDense(layer) if _ExactDense.handles(layer) else layer)(*args, **kwargs))
-        self._dense = last if isinstance(last, keras.layers.Dense) else None
+        inner, self._dense, self.activation = logits_parts(model)
+        self._inner = with_stand_ins(inner, _ExactDense)
 
     def __call__(self, x):
         z = self._inner(x, training=False)
@@ -121,14 +94,12 @@ class _RowwiseMatmul(torch.autograd.Function):
         return _matmul(g, b.t()), None
 
 
-class _ExactDense(keras.layers.Layer):
+class _ExactDense(StandIn):
     """A ``Dense`` layer, same weights and outputs, whose product is ``_RowwiseMatmul`` in the
     layer's dtype: Keras 3.15's ``ops.matmul`` on torch computes float64 products in float32 (its
     type promotion turns 64-bit types into 32-bit ones on every backend but TensorFlow)."""
 
-    def __init__(self, layer):
-        super().__init__(name=f"{layer.name}_exact", dtype=layer.dtype_policy)
-        self.layer, self.built = layer, True
+    suffix = "exact"
 
     @staticmethod
     def handles(layer) -> bool:  # plain float weights: no LoRA, not quantized
@@ -140,9 +111,6 @@ class _ExactDense(keras.layers.Layer):
         y = _RowwiseMatmul.apply(x, layer.kernel.value)
         y = y + layer.bias.value if layer.use_bias else y
         return layer.activation(y) if layer.activation is not None else y
-
-    def compute_output_shape(self, input_shape):
-        return self.layer.compute_output_shape(input_shape)
 
 
 def model_dtype(model: keras.Model) -> torch.dtype:
@@ -158,28 +126,6 @@ def model_device(model: keras.Model) -> torch.device:
 
 
 # ---------------------------------------------------------------- losses
-
-
-def per_example_loss(logits, onehot, loss: str, activation: str):
-    """The loss of each example (vector), from the output pre-activations.
-
-    As ``tfadv.engine.tensorflow.per_example_loss``: ``"mse"`` is the mean
-    over the 10 units of (output - one-hot)^2; ``"crossentropy"`` softmax
-    cross-entropy, or the sum of per-unit binary cross-entropies (TensorFlow's
-    stable form) for sigmoid outputs; ``"logit"`` minus the target's logit.
-    """
-    if loss == "logit":
-        return -torch.sum(logits * onehot, dim=1)
-    if loss == "crossentropy" and activation == "softmax":
-        return -torch.sum(onehot * torch.log_softmax(logits, dim=1), dim=1)
-    if loss == "crossentropy":
-        units = torch.clamp(logits, min=0) - logits * onehot + torch.log1p(torch.exp(-torch.abs(logits)))
-        return torch.sum(units, dim=1)
-    return torch.mean(torch.square(_activate(logits, activation) - onehot), dim=1)
-
-
-def _activate(logits, activation: str):
-    return torch.sigmoid(logits) if activation == "sigmoid" else torch.softmax(logits, dim=1)
 
 
 def _gradient(head: LogitsHead, x, onehot, loss: str):
@@ -202,7 +148,7 @@ def input_gradient(model: keras.Model, x, targets, loss: str = "mse") -> np.ndar
     Works in the model's dtype, so a float64 model gives float64 gradients.
     """
     check_loss(loss)
-    full_precision()
+    apply_precision("torch")
     head, dtype, device = LogitsHead(model), model_dtype(model), model_device(model)
     x = torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
     target = torch.as_tensor(np.broadcast_to(np.asarray(targets), (len(x),)).astype(np.int64), device=device)
@@ -274,7 +220,7 @@ class _Program:
             if k % self._check == 0 and not go.item():
                 break
             grad, z = _gradient(self._head, x, onehot, self._loss)
-            y = _activate(z, self._head.activation)
+            y = activate(z, self._head.activation)
             c, p = torch.sum(y * onehot, dim=1), torch.argmax(y, dim=1)
             hit = p == target
             at_end = steps >= max_steps
@@ -311,60 +257,21 @@ class _Program:
         return self._params
 
 
-class _Frozen:
-    """Sets every layer of a model to ``trainable=False`` (its weights stop requiring
-    gradients), restoring it after."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def __enter__(self):
-        self.saved = [layer.trainable for layer in self.model.layers]
-        for layer in self.model.layers:
-            layer.trainable = False
-
-    def __exit__(self, *exc):
-        for layer, flag in zip(self.model.layers, self.saved):
-            layer.trainable = flag
-
-
-class TorchBackend:
-    """A Keras model on PyTorch, as a ``scheduler.Backend``.
-
-    Holds the model weakly (engines are cached per model in a
-    ``WeakKeyDictionary``); its logits head is built on the first compile.
-    Making one turns TF32 off (``full_precision``).
+class TorchBackend(ModelBackend):
+    """A Keras model on PyTorch, as a ``scheduler.Backend`` (``keras_model.ModelBackend``: held
+    weakly, frozen while evolving, so its weights stop requiring gradients); its logits head is built
+    on the first compile. Making one turns TF32 off
+    unless asked for (``tfadv.backends.apply_precision``).
     """
 
+    make_head = LogitsHead
+
     def __init__(self, model: keras.Model):
-        full_precision()
-        self._model, self._head = weakref.ref(model), None
-
-    @property
-    def model(self) -> keras.Model:
-        model = self._model()
-        if model is None:
-            raise ReferenceError("The engine's model no longer exists.")
-        return model
-
-    @property
-    def head(self) -> LogitsHead:
-        self._head = self._head or LogitsHead(self.model)
-        return self._head
+        apply_precision("torch")
+        super().__init__(model)
 
     dtype = property(lambda self: model_dtype(self.model))
     device = property(lambda self: model_device(self.model))
-
-    @property
-    def example_shape(self) -> tuple[int, ...]:
-        return tuple(self.model.input_shape[1:])
-
-    @property
-    def convolutional(self) -> bool:
-        return any(isinstance(layer, keras.layers.Conv2D) for layer in self.model.layers)
-
-    def frozen(self) -> contextlib.AbstractContextManager:
-        return _Frozen(self.model)
 
     def compile(self, loss: str, stop: str | tuple[str, ...], size: int, jit: bool) -> _Program:
         """A program; ``jit`` is ignored (the loop runs eagerly)."""
