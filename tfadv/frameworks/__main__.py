@@ -27,7 +27,7 @@ from absl import flags as absl_flags
 from tfadv import flags
 
 FLAGS = flags.FLAGS
-PASSED_ON = ("data_dir", "synthetic_data", "no_verify", "preset", "verbosity")
+PASSED_ON = ("data_dir", "synthetic_data", "no_verify", "preset", "precision", "verbosity")
 
 
 def _define_flags() -> None:
