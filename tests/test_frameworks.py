@@ -101,7 +101,7 @@ def test_the_comparison_writes_its_item_and_numbers(comparison):
     rows = {(m["backend"], m["model"], m["group"]): m for m in result["models"]}
     assert len(rows) == 12  # 2 backends x (2 trained, 2 untrained, 2 ReLU nets)
     for (backend, _, _), m in rows.items():
-        assert m["searches"] == 10 and m["seconds"] > 0 and m["example_steps"] > 0
+        assert m["searches"] == 10 and m["seconds"] > 0 and m["example_steps"] > 0 and m["load_average"] >= 0
         assert m["rates_compared"] == 10 and m["paired_attempts"] > 0
         if backend == "tensorflow":  # the reference against itself: every attempt the same, bit for bit
             assert m["same_success"] == 1.0 and m["same_steps"] == 1.0 and m["max_x_difference"] == 0.0
@@ -123,8 +123,8 @@ def test_a_second_comparison_reuses_every_search_and_keeps_their_times(compariso
                           "--backends=tensorflow", f"--output_dir={out}"], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-4000:]
     after = json.loads((out / "frameworks" / "tensorflow" / "searches.json").read_text())["searches"]
-    assert [r["seconds"] for r in after] == [r["seconds"] for r in before]
-    assert all(r["seconds"] is not None for r in after)
+    assert [(r["seconds"], r["load"]) for r in after] == [(r["seconds"], r["load"]) for r in before]
+    assert all(r["seconds"] is not None and r["load"] >= 0 for r in after)
 
 
 def test_the_report_of_a_finished_run_gains_the_comparison(comparison, tmp_path):

@@ -55,6 +55,7 @@ def _model_rows(backend: str, run: dict, ref: dict) -> list[dict]:
             seconds = [r["seconds"] for r in records]
             total_s = math.nan if any(s is None for s in seconds) else float(sum(seconds))
             steps = sum(r["example_steps"] for r in records)
+            loads = [r["load"] for r in records if r.get("load") is not None]
             found, attempts = sum(r["found"] for r in records), sum(r["attempts"] for r in records)
             both = [k for k in jobs if k in theirs]
             pairs = [pair(SearchResult.load(ref["folder"] / theirs[k]["file"]),
@@ -66,6 +67,7 @@ def _model_rows(backend: str, run: dict, ref: dict) -> list[dict]:
             rows.append({
                 "backend": backend, "group": group, "net": n, "model": records[0]["model"],
                 "config": records[0]["config"], "searches": len(records), "seconds": total_s,
+                "load_average": float(np.mean(loads)) if loads else math.nan,
                 "example_steps": int(steps), "example_steps_per_s": steps / total_s if total_s else math.nan,
                 "found": int(found), "attempts": int(attempts),
                 "success_rate": found / attempts if attempts else math.nan,
@@ -123,12 +125,13 @@ def tables(result: dict) -> tuple[Table, Table]:
     for m in result["models"]:
         ref = m["backend"] == result["reference"]
         rows.append((LABELS.get(m["backend"], m["backend"]), f"{m['model']} ({m['group']})",
-                     _rate(m["example_steps_per_s"]), _g(m["seconds"]), f"{m['success_rate']:.4f}",
+                     _rate(m["example_steps_per_s"]), _g(m["seconds"]), _g(m["load_average"]),
+                     f"{m['success_rate']:.4f}",
                      f"{m['rates_agree']}/{m['rates_compared']}", _g(m["same_success"]), _g(m["same_steps"]),
                      _g(m["median_step_difference"]), _g(m["max_x_difference"]),
                      "1 (itself)" if ref else _g(m["r_average_median"])))
     speed = Table(
-        ("backend", "model", "example-steps/s", "searches (s)", "success rate", "rates agree (digits)",
+        ("backend", "model", "example-steps/s", "searches (s)", "load average", "success rate", "rates agree (digits)",
          "same outcome", "same outcome and steps", "median |step diff|", "max |x diff| (same steps)",
          "r(averaged images), median"), tuple(rows),
         f"Paper A's searches ({result['rounds']} round(s)) of the same saved models on each engine, compared "
@@ -136,7 +139,9 @@ def tables(result: dict) -> tuple[Table, Table]:
         "lr 100 is chaotic: attempts whose step counts differ have diverged, and there the success rates "
         "(agreeing when their Wilson 95% intervals overlap), the averaged images and the verdicts are what "
         "should agree, not bits. Speed: example-steps of the attempts kept per second of search wall time, on "
-        + "; ".join(f"{LABELS.get(b['name'], b['name'])} {b['device']}" for b in result["backends"]) + ".")
+        + "; ".join(f"{LABELS.get(b['name'], b['name'])} {b['device']}" for b in result["backends"])
+        + "; the load average is the machine's (1 minute, as each search ended): above its core count, other "
+        "work shared the cores and the speeds are not the engines' (benchmarks/ measures those).")
     backends = [b["name"] for b in result["backends"]]
     verdict_rows = tuple((cid, *[v.get(b, "\u2014") for b in backends],
                           result["same_verdict_everywhere"][cid]) for cid, v in result["verdicts"].items())

@@ -12,6 +12,7 @@ With ``--models_only`` it makes sure the run's own folder has the models
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -100,7 +101,9 @@ def run_searches(ctx, cfg, record_path: Path) -> list[dict]:
             "model": job.model.model, "config": job.model.config, "file": name,
             "seconds": seconds if fresh else previous.get(name, {}).get("seconds"),
             "example_steps": int(result.attempt_steps.sum()), "attempts": result.attempts,
-            "found": len(result.successes)})
+            "found": len(result.successes),
+            # The machine's 1-minute load average as the search ended: speed means little on a busy machine.
+            "load": os.getloadavg()[0] if fresh else previous.get(name, {}).get("load")})
         if fresh:
             previous[name] = records[-1]
             artifacts.write_json(record_path, {"searches": list(previous.values())})
