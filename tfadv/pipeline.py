@@ -158,7 +158,8 @@ class Pipeline:
         artifacts.write_json(path, {"preset": preset, "claims": claims})
         return claims
 
-    def manifest(self, paper_ids, flag_values: dict, started: str, finished: str, run_record: dict | None = None) -> dict:
+    def manifest(self, paper_ids, flag_values: dict, started: str, finished: str,
+                 run_record: dict | None = None) -> dict:
         """How this run was made: versions, source commit, machine, data, settings, flags, stage times.
 
         ``run_record`` joins this run's entry under ``runs`` (the executor's

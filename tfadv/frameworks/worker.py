@@ -146,10 +146,11 @@ def _main(argv) -> None:
     summary.save(ctx.output_dir / SUMMARY)
     artifacts.write_json(ctx.output_dir / CLAIMS, {"claims": [c.to_dict() for c in claims(summary)]})
     stages["summary and claims"] = time.perf_counter() - start
+    device = device_name()
     artifacts.write_json(record_path, {
-        "backend": FLAGS.backend, "device": device_name(), "versions": package_versions(),
+        "backend": FLAGS.backend, "device": device, "versions": package_versions(),
         "preset": ctx.preset.name, "rounds": FLAGS.rounds, "stages_s": stages, "searches": records})
-    print(f"{FLAGS.backend}: {len(records)} searches on {device_name()}; "
+    print(f"{FLAGS.backend}: {len(records)} searches on {device}; "
           f"{', '.join(f'{k} {v:.0f} s' for k, v in stages.items())}", flush=True)
 
 
