@@ -21,10 +21,11 @@ import pytest
 
 from tfadv.config import get_preset
 from tfadv.context import RunContext
-from tfadv.execution import driver, graph, predict
+from tfadv.execution import driver, graph, journal, predict
 from tfadv.execution.ray_executor import RayMissingError, check_installed
 from tfadv.keys import ModelKey
 from tfadv.pipeline import Pipeline
+from tfadv.progress import format_seconds
 from tfadv.registry import PAPERS
 from tfadv.sources import SyntheticData
 
@@ -84,6 +85,8 @@ def test_ray_gives_the_serial_claims(serial_claims, ray_run):
     workers = {r["worker"] for r in record["stages"].values()}
     assert len(workers) == 2 and os.getpid() not in {int(w.rsplit(":", 1)[1]) for w in workers}
     assert all(r["ran"] for r in record["stages"].values())  # a fresh folder: every stage computed
+    first = [r for r in journal.runs(out, "tiny") if r["run"] == "first"]
+    assert first and first[0]["stages"] == record["stages"]  # each stage journalled as it finished
 
 
 def test_a_second_ray_run_reuses_every_file(ray_run):
@@ -154,6 +157,23 @@ def test_dry_run_prints_the_graph_and_predictions(ray_run, capsys):
 def test_dry_run_without_records_says_so(tmp_path):
     text = "\n".join(driver.dry_run(list(PAPERS), TINY, tmp_path))
     assert "No prediction" in text and not any(tmp_path.iterdir())  # ran nothing, wrote nothing
+
+
+def test_an_interrupted_runs_stage_times_reach_the_dry_run(tmp_path):
+    stages = graph.build(list(PAPERS), TINY)
+    log = journal.Journal(tmp_path, run="2026-12-04T00:00:00+00:00", preset="tiny", executor="serial")
+    for n, s in enumerate(stages):
+        log.append(s.id, {"s": 1.0 + n % 3, "worker": "host:1", "ran": True})
+    journal.Journal(tmp_path, run="x", preset="quick", executor="serial").append(stages[0].id, {"s": 99.0, "ran": True})
+    with open(tmp_path / journal.NAME, "a") as f:
+        f.write('{"run": "2026-12-04T00:00:00+00:00", "preset": "tiny", "stage": "train:cut')  # killed mid-line
+    runs = journal.runs(tmp_path, "tiny")
+    assert len(runs) == 1 and len(runs[0]["stages"]) == len(stages)
+    assert runs[0]["stages"][stages[0].id] == {"s": 1.0, "worker": "host:1", "ran": True}  # not the quick run's
+    text = "\n".join(driver.dry_run(list(PAPERS), TINY, tmp_path))  # no manifest: the run never finished
+    assert f"{len(stages)} recorded" in text and journal.NAME in text and "No prediction" not in text
+    work = sum(1.0 + n % 3 for n in range(len(stages)))
+    assert f"  {1:>7}  {format_seconds(work):>9}" in text  # one worker: the sum of the journalled times
 
 
 def _key(n):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import time
 from pathlib import Path
 
 from tfadv import artifacts
 from tfadv.context import RunContext
-from tfadv.execution import graph, predict
+from tfadv.execution import graph, journal, predict
 from tfadv.paper import Paper
 from tfadv.progress import format_seconds
 
@@ -24,14 +25,18 @@ def execute(ctx: RunContext, papers: list[Paper], executor: str = "serial", *, r
     manifest: ``executor``, ``stages`` (each stage's record by id), the time
     the stages took (``stages_wall_s``) and, under Ray, its start-up
     (``ray_startup_s``, None when Ray was already running in this process).
+    Each stage's record is also appended to ``stage_times.jsonl`` as it
+    finishes (``journal``), so an interrupted run keeps its stage times.
     """
     stages = graph.build(papers, ctx.preset)
     record: dict = {"executor": executor, "preset": ctx.preset.name}
+    run = started or datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    log = journal.Journal(ctx.output_dir, run=run, preset=ctx.preset.name, executor=executor).append
     begin = time.perf_counter()
     if executor == "serial":
         from tfadv.execution import serial
 
-        record["stages"] = serial.run(stages, ctx)
+        record["stages"] = serial.run(stages, ctx, log)
     elif executor == "ray":
         from tfadv.backends import active_backend
         from tfadv.execution import ray_executor
@@ -40,7 +45,7 @@ def execute(ctx: RunContext, papers: list[Paper], executor: str = "serial", *, r
         settings = ray_executor.WorkerSettings(str(Path(ctx.output_dir).resolve()), ctx.preset, ctx.source,
                                                ctx.force, active_backend(), started)
         try:
-            record["stages"] = ray_executor.run(stages, settings, ctx.progress_line("stages on Ray"))
+            record["stages"] = ray_executor.run(stages, settings, ctx.progress_line("stages on Ray"), log)
         finally:
             if record["ray_startup_s"] is not None:
                 ray_executor.stop()
@@ -67,28 +72,46 @@ def model_file_times(stages: list[graph.Stage], output_dir) -> dict[str, float]:
     return out
 
 
+def recorded_runs(output_dir, preset: str) -> tuple[list[dict], list[dict]]:
+    """``(runs, journal_only)``: the runs at ``preset`` with stage records, oldest first, and those of them
+    that only the journal has (interrupted before writing the manifest; a finished run is in both)."""
+    path = Path(output_dir) / "manifest.json"
+    manifest = artifacts.read_json(path) if path.exists() else {}
+    finished = [r for r in manifest.get("runs", []) if r.get("preset") == preset]
+    started = {r.get("started") for r in finished}
+    journal_only = [r for r in journal.runs(output_dir, preset) if r["run"] not in started]
+    return sorted(finished + journal_only, key=lambda r: r.get("started") or r.get("run") or ""), journal_only
+
+
+def source(manifest_path: Path, runs: list, journal_runs: list) -> str:
+    """Where ``--dry_run``'s recorded stage times come from, in words."""
+    if not runs:
+        return "no run at this preset in manifest.json or stage_times.jsonl"
+    if not journal_runs:
+        return str(manifest_path)
+    return f"{manifest_path} and {manifest_path.parent / journal.NAME}"
+
+
 def dry_run(papers: list[Paper], preset, output_dir) -> list[str]:
     """``--dry_run``: the stage graph and its predicted wall time on 1 to 128 workers; runs nothing.
 
-    Stage times come from ``output_dir/manifest.json`` (its runs at this
-    preset), else, for train stages, from the model files' recorded training
-    time; the rest are estimated (``tfadv.execution.predict``).
+    Stage times come from the runs at this preset in ``output_dir/manifest.json``
+    and, for runs that were interrupted, ``stage_times.jsonl``; else, for train
+    stages, from the model files' recorded training time; the rest are
+    estimated (``tfadv.execution.predict``).
     """
     stages = graph.build(papers, preset)
     path = Path(output_dir) / "manifest.json"
-    manifest = artifacts.read_json(path) if path.exists() else None
-    if manifest:
-        manifest = dict(manifest, runs=[r for r in manifest.get("runs", []) if r.get("preset") == preset.name])
+    runs, journal_runs = recorded_runs(output_dir, preset.name)
     from_files = model_file_times(stages, output_dir)
-    recorded_times, _ = predict.recorded(manifest)
-    for sid, seconds in from_files.items():  # a manifest's record wins over the file's
+    recorded_times, _ = predict.recorded({"runs": runs})
+    for sid, seconds in from_files.items():  # a run's record wins over the file's
         recorded_times.setdefault(sid, seconds)
-    runs = (manifest or {}).get("runs", [])
     manifest = {"runs": runs + [{"stages": {sid: {"s": s, "ran": True} for sid, s in recorded_times.items()}}]}
     p = predict.predictions(stages, manifest)
     described = graph.describe(stages)
     lines = [f"Stage graph of preset {preset.name} ({', '.join(x.id for x in papers)}), {described[0]}"] + described[1:]
-    lines.append(f"Stage times: {p['recorded']} recorded ({path if runs else 'no manifest run at this preset'}"
+    lines.append(f"Stage times: {p['recorded']} recorded ({source(path, runs, journal_runs)}"
                  f"{'; model files' if from_files else ''}), {p['estimated']} estimated from alike stages "
                  f"(same kind, paper, architecture, configuration), {p['unknown']} unknown.")
     if p["unknown"]:

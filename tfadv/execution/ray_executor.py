@@ -66,13 +66,14 @@ def stop() -> None:
     ray.shutdown()
 
 
-def run(stages: list[Stage], settings: WorkerSettings, progress=None) -> dict[str, dict]:
+def run(stages: list[Stage], settings: WorkerSettings, progress=None, on_done=None) -> dict[str, dict]:
     """Runs every stage as a Ray task (Ray must be started); returns each stage's record by stage id.
 
     Args:
       stages: the graph, dependencies first (``graph.build``).
       settings: what a worker needs to make its run context.
       progress: a ``ProgressLine`` fed by completed stages, or None.
+      on_done: called as ``on_done(stage_id, record)`` when a stage's task completes, or None.
 
     Raises:
       the error of a stage that failed (other than by its worker dying), after
@@ -102,6 +103,8 @@ def run(stages: list[Stage], settings: WorkerSettings, progress=None) -> dict[st
                 for other in pending:
                     ray.cancel(other)
                 raise e.as_instanceof_cause() from None
+            if on_done:
+                on_done(sid, records[sid])
             if progress:
                 progress(len(records), len(stages), f"{sid} on {records[sid]['worker']}")
     if progress:

@@ -6,9 +6,10 @@ from tfadv.context import RunContext
 from tfadv.execution.graph import Stage, run_stage
 
 
-def run(stages: list[Stage], ctx: RunContext) -> dict[str, dict]:
+def run(stages: list[Stage], ctx: RunContext, on_done=None) -> dict[str, dict]:
     """Runs every stage under ``ctx`` (its ``ModelBank`` keeps the models for the summaries that follow).
 
+    ``on_done(stage_id, record)`` is called as each stage finishes (``journal.Journal.append``).
     Returns each stage's record (``graph.run_stage``), by stage id.
     """
     report = ctx.progress_line("stages")
@@ -17,6 +18,8 @@ def run(stages: list[Stage], ctx: RunContext) -> dict[str, dict]:
         if report:
             report(n, len(stages), stage.id)
         records[stage.id] = run_stage(stage, ctx)
+        if on_done:
+            on_done(stage.id, records[stage.id])
     if report:
         report(len(stages), len(stages), "every model and attack ready")
         report.close()
