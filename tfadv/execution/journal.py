@@ -4,8 +4,10 @@
 that is interrupted (a session that runs out, a killed driver) would lose the
 times of every stage it finished. The journal keeps them: the driver (the one
 process that writes it, under either executor) appends one JSON line per
-finished stage, flushed to disk. ``--dry_run`` reads it beside the manifest.
-A line cut short by a kill is skipped when read.
+stage that computed something, flushed to disk (a stage that only found its
+files cached says nothing of its cost, so a rerun of a filled folder writes
+nothing). ``--dry_run`` reads it beside the manifest. A line cut short by a
+kill is skipped when read.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ class Journal:
         self.common = {"run": run, "preset": preset, "executor": executor}
 
     def append(self, stage_id: str, record: dict) -> None:
+        if not record.get("ran"):
+            return
         line = json.dumps({**self.common, "stage": stage_id, **record}, sort_keys=True)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as f:
