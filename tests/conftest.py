@@ -37,7 +37,7 @@ def deterministic_ops():
 
 # Test files that hold an end-to-end run, longest first. Collected first, they start first on their
 # pytest-xdist workers (`--dist loadfile`, README), so the other files fill the time beside them.
-LONGEST_FIRST = ("test_reproduce.py", "test_entry_points.py", "test_pipeline.py", "test_execution.py")
+LONGEST_FIRST = ("test_reproduce.py", "test_pipeline.py", "test_execution.py", "test_backend_runs.py")
 
 
 def pytest_collection_modifyitems(items):

@@ -3,8 +3,8 @@
 Entry points run as subprocesses (``python -m tfadv.reproduce``, ``python -m
 tfadv.train``, ``scripts/<id>.py``, ``benchmarks/attack_throughput.py``) from an
 empty working folder, so a test also sees whatever they write outside their
-output folder. One tiny synthetic run (no data files needed) is shared by the
-tests that need a finished run.
+output folder. What a finished run prints and records, and ``--clean`` on it,
+are tested beside that run, in ``test_pipeline.py``.
 """
 
 import json
@@ -17,10 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tfadv import artifacts, data, registry
-from tfadv.cache import cache_files
-from tfadv.config import get_preset, main_config
-from tfadv.flags import NOISE, one_line
+from tfadv import artifacts, data
+from tfadv.config import main_config
+from tfadv.flags import one_line
 from tfadv.provenance import NOT_A_CHECKOUT, git_record
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,7 +27,6 @@ REPRODUCE = ["-m", "tfadv.reproduce"]
 TRAIN = ["-m", "tfadv.train"]
 SCRIPT = [str(REPO / "scripts" / "eyes_fig1.py")]
 BENCHMARK = [str(REPO / "benchmarks" / "attack_throughput.py")]
-LOG_LINE = re.compile(r"^[IWEF]\d{4} ")  # absl/TensorFlow log prefix, e.g. I1202 06:56:12.34 ...
 
 
 def _env():
@@ -37,10 +35,9 @@ def _env():
     return env
 
 
-def run(args, cwd, merge=False, timeout=900):
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=_env(), capture_output=not merge, text=True,
-                          timeout=timeout, stdout=subprocess.PIPE if merge else None,
-                          stderr=subprocess.STDOUT if merge else None)
+def run(args, cwd, timeout=900):
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=_env(), capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def _listing(folder: Path) -> dict:
@@ -66,13 +63,6 @@ def inputs(tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """``python -m tfadv.reproduce --preset=tiny --synthetic_data``: the output folder and everything printed."""
-    cwd = tmp_path_factory.mktemp("tiny")
-    result = run([*REPRODUCE, "--preset=tiny", "--synthetic_data", "--output_dir=out"], cwd, merge=True)
-    assert result.returncode == 0, result.stdout[-4000:]
-    return cwd / "out", result.stdout
 
 
 BAD = {
@@ -182,33 +172,6 @@ def test_main_configuration_is_what_the_protocol_trains():
         main_config("mlp_deep_sigmoid", "fashion_mnist")
 
 
-def test_a_run_prints_only_progress_stages_and_results(tiny_run):
-    _, printed = tiny_run
-    lines = printed.splitlines()
-    assert len(lines) <= 40, printed
-    assert not [line for line in lines if LOG_LINE.match(line) or any(p.search(line) for p in NOISE)], printed
-    assert not [line for line in lines if "Epoch" in line or "Traceback" in line or "WARNING" in line], printed
-    assert "eyes: 9 figures and tables" in printed and "A1: " in printed and "Report: " in printed
-
-
-def test_manifest_records_the_commit_and_unverified_data(tiny_run):
-    out, _ = tiny_run
-    manifest = artifacts.read_json(out / "manifest.json")
-    # The package the command ran: from a checkout (editable install) or an installed copy (pip install .,
-    # as .ci/run does), whichever a fresh interpreter in the run's folder imports.
-    where = subprocess.run([sys.executable, "-c", "import os, tfadv; print(os.path.dirname(tfadv.__file__))"],
-                           cwd=out.parent, capture_output=True, text=True, check=True).stdout.strip()
-    assert manifest["source"]["path"] == str(Path(where).resolve())
-    if Path(where).resolve() == (REPO / "tfadv").resolve():
-        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
-        assert manifest["source"]["commit"] == head.stdout.strip()
-        assert isinstance(manifest["source"]["dirty"], bool)
-    else:  # an installed copy is no checkout, even inside a clone's .venv
-        assert manifest["source"]["commit"] == NOT_A_CHECKOUT and manifest["source"]["dirty"] is None
-    assert manifest["flags"]["no_verify"] is False
-    assert [d["verified"] for d in manifest["data"].values()] == [False, False]  # synthetic data is never verified
-
-
 def test_git_record_of_a_folder_that_is_not_a_checkout(tmp_path):
     assert git_record(tmp_path) == {"commit": NOT_A_CHECKOUT, "dirty": None, "path": str(tmp_path.resolve())}
     # An installed copy inside some repository (e.g. .venv/lib/.../tfadv in a clone) is not that repository's source.
@@ -230,42 +193,3 @@ def test_git_record_of_a_folder_that_is_not_a_checkout(tmp_path):
     assert len(record["commit"]) == 40 and record["dirty"] is False
     (tmp_path / "tracked.txt").write_text("changed")
     assert git_record(tmp_path / "tfadv")["dirty"] is True
-
-
-def test_clean_lists_then_removes_only_caches_no_chosen_preset_reads(tiny_run, tmp_path):
-    out, _ = tiny_run
-    cwd = tmp_path
-    result = run([*REPRODUCE, "--clean", "--preset=tiny", f"--output_dir={out}"], cwd)
-    assert result.returncode == 0 and "Nothing to clean" in result.stdout, result.stdout + result.stderr
-    kept = _listing(out)
-    outside = tmp_path / "outside.h5"
-    outside.write_text("must survive")
-    stale = [out / "attacks" / "eyes" / "mlp_shallow_sigmoid__brief__s0__d3__000000000000.npz",
-             out / "summaries" / "eyes__000000000000.npz",
-             out / "models" / "cnn_relu__mnist__default__s7.h5",
-             out / "attacks" / "dough" / ".half-written.tmp-x.npz",
-             out / "models" / "link.h5"]
-    for path in stale[:-1]:
-        path.write_bytes(b"old")
-    stale[-1].symlink_to(outside)
-    listed = run([*REPRODUCE, "--clean", "--preset=tiny", f"--output_dir={out}"], cwd)
-    assert listed.returncode == 0
-    assert sorted(listed.stdout.splitlines()[:-1]) == sorted(str(p) for p in stale)
-    assert "delete them with --clean --yes" in listed.stdout.splitlines()[-1]
-    assert all(p.exists() or p.is_symlink() for p in stale)
-    # Preset paper: every tiny cache is unused, but for the model files the paper also trains under the same
-    # name (short and untrained seeds 0/1): the next paper run overwrites them, so they are not listed.
-    paper = get_preset("paper")
-    paper_models = {f"{k.model}__{k.dataset}__{k.config}__s{k.seed}.h5" for p in registry.PAPERS
-                    for k in p.models_needed(p.config(paper))}
-    every = run([*REPRODUCE, "--clean", f"--output_dir={out}"], cwd)
-    expected = [str(p) for p in cache_files(out) if p.name not in paper_models]
-    assert every.stdout.splitlines()[:-1] == expected and len(expected) < len(cache_files(out))
-    both = run([*REPRODUCE, "--clean", "--keep_presets=paper,tiny", f"--output_dir={out}"], cwd)
-    assert len(both.stdout.splitlines()) - 1 == len(stale)
-    removed = run([*REPRODUCE, "--clean", "--preset=tiny", "--yes", f"--output_dir={out}"], cwd)
-    assert removed.returncode == 0 and removed.stdout.splitlines()[-1].startswith("Removed 5 files")
-    assert not any(p.exists() or p.is_symlink() for p in stale)
-    assert outside.read_text() == "must survive"
-    assert _listing(out) == kept  # claims, report, figures, tables and every used cache untouched
-    assert set(os.listdir(cwd)) == {"outside.h5"}

@@ -10,6 +10,7 @@ write the same ``claims.json``, byte for byte.
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -111,7 +112,10 @@ def _busy_workers():
     return found
 
 
-def test_killing_a_worker_mid_run_loses_nothing(serial_claims, ray_local, tmp_path):
+def test_killing_a_worker_mid_run_loses_nothing(serial_claims, ray_local, ray_run, tmp_path):
+    # The run starts at the attacks (the models of the first Ray run copied in), so the test stays short.
+    shutil.copy(ray_run[0] / "tfadv_output.json", tmp_path)
+    shutil.copytree(ray_run[0] / "models", tmp_path / "models")
     killed = []
 
     def kill_one():

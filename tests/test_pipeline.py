@@ -1,80 +1,121 @@
-"""The whole pipeline of every registered paper on synthetic data: train, attack, analyse, draw, report, claims.
+"""The whole pipeline of every registered paper on synthetic data, as a new user runs it.
 
-Runs in CI without the real datasets: ``SyntheticData`` stands in for MNIST and
-Fashion-MNIST and the ``tiny`` preset keeps every stage to seconds. The numbers
-mean nothing about the papers; the test pins that every stage runs, every item
-and claim is made, caches are reused and the command line works end to end.
+``python -m tfadv.reproduce --preset=tiny --synthetic_data`` runs once, as a subprocess from an empty
+working folder: train, attack, analyse, draw, report, claims. ``SyntheticData`` stands in for MNIST and
+Fashion-MNIST, so CI needs no data files, and the ``tiny`` preset keeps every stage to seconds. The
+numbers mean nothing about the papers; the tests pin that every stage runs, every item and claim is
+made, caches are reused, the command prints only progress and results, and its records and ``--clean``
+work. (One run serves all of them: it is most of this file's time.)
 """
 
 import dataclasses
 import json
+import os
+import pickle
+import re
+import subprocess
+import sys
 import time
 import types
 from pathlib import Path
 
 import pytest
 
-from tfadv import artifacts
-from tfadv.verdicts import VERDICTS
+from tfadv import artifacts, registry
+from tfadv.cache import cache_files
 from tfadv.config import get_preset
 from tfadv.context import RunContext
+from tfadv.flags import NOISE
 from tfadv.papers.eyes import stages as eyes_stages
 from tfadv.pipeline import Pipeline
+from tfadv.provenance import NOT_A_CHECKOUT
 from tfadv.registry import PAPERS, all_items
-from tfadv.report import write_report
 from tfadv.sources import SyntheticData
+from tfadv.verdicts import VERDICTS
 
+REPO = Path(__file__).resolve().parents[1]
 CLAIM_IDS = [c for p in PAPERS for c in p.claim_ids]
+LOG_LINE = re.compile(r"^[IWEF]\d{4} ")  # absl/TensorFlow log prefix, e.g. I1202 06:56:12.34 ...
+
+# ``python -m tfadv.reproduce`` that also records paper A's attack passes: the searches (SearchJob)
+# each pass served, pickled to the file named by TFADV_TEST_ATTACKS when the process exits.
+RECORDING_REPRODUCE = """
+import atexit, os, pickle
+from tfadv.flags import quiet_frameworks
+quiet_frameworks()  # what reproduce does first: the stages below import keras before reproduce.main()
+from tfadv import reproduce
+from tfadv.papers.eyes import stages
+attacks, evolve_family = [], stages._evolve
+def recorded(model, family):
+    attacks.append(tuple(family))
+    return evolve_family(model, family)
+stages._evolve = recorded
+atexit.register(lambda: open(os.environ["TFADV_TEST_ATTACKS"], "wb").write(pickle.dumps(attacks)))
+reproduce.main()
+"""
+
+
+def _env(**extra):
+    env = dict(os.environ, MPLBACKEND="Agg", **extra)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the entry point's own default, as a new user gets it
+    return env
+
+
+def run(args, cwd):
+    return subprocess.run([sys.executable, "-m", "tfadv.reproduce", *args], cwd=cwd, env=_env(),
+                          capture_output=True, text=True, timeout=900)
 
 
 def _context(out):
     return RunContext(out, get_preset("tiny"), SyntheticData(), progress=False)
 
 
-ATTACKS = []  # paper A's attack passes in the tiny run: the searches (SearchJob) each pass served
-
-
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny")
+    """The run's output folder, everything it printed, paper A's attack passes and its wall time."""
+    cwd = tmp_path_factory.mktemp("tiny")
+    attacks_file = tmp_path_factory.mktemp("record") / "attacks.pickle"
     start = time.perf_counter()
-    evolve_family = eyes_stages._evolve
+    result = subprocess.run([sys.executable, "-c", RECORDING_REPRODUCE, "--preset=tiny", "--synthetic_data",
+                             "--output_dir=out"], cwd=cwd, env=_env(TFADV_TEST_ATTACKS=str(attacks_file)),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800)
+    assert result.returncode == 0, result.stdout[-4000:]
+    seconds = time.perf_counter() - start
+    return types.SimpleNamespace(out=cwd / "out", printed=result.stdout, seconds=seconds,
+                                 attacks=pickle.loads(attacks_file.read_bytes()))
 
-    def counted(model, family):
-        ATTACKS.append(tuple(family))
-        return evolve_family(model, family)
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(eyes_stages, "_evolve", counted)
-        pipeline = Pipeline(_context(out))
-        made = {item.id: pipeline.make(item.id) for item in all_items()}
-        readings = {p.id: pipeline.make_readings(p.id) for p in PAPERS}
-        claims = pipeline.write_claims([p.id for p in PAPERS])
-    write_report(out, PAPERS, claims, "tiny")
-    return out, pipeline, made, claims, time.perf_counter() - start, readings
+def _claims(out):
+    return json.loads((out / "claims.json").read_text())["claims"]
 
 
 def _stored(out):
     return {p: p.stat().st_mtime_ns for p in Path(out).glob("[mas][otu]*/**/*") if p.is_file()}
 
 
+def _listing(folder: Path) -> dict:
+    """Every file (and link) under ``folder`` with its modification time."""
+    return {p: p.lstat().st_mtime_ns for p in folder.rglob("*") if p.is_file() or p.is_symlink()}
+
+
 def test_every_item_is_drawn_into_its_files(tiny_run):
-    out, _, made, _, seconds, _ = tiny_run
-    assert list(made) == [i.id for i in all_items()] and len(made) == 18
+    out = tiny_run.out
+    assert len(all_items()) == 18
     for item in all_items():
-        suffixes = {p.suffix for p in made[item.id]}
-        assert all(p.parent.parent == out and p.stat().st_size > 0 for p in made[item.id])
+        made = list(out.glob(f"[ft][ia]*/{item.id}.*"))
+        suffixes = {p.suffix for p in made}
+        assert made and all(p.stat().st_size > 0 for p in made), item.id
         if "figure" in item.kind:
             assert {".png", ".pdf"} <= suffixes, item.id
         if "table" in item.kind:
             assert {".csv", ".md", ".tex"} <= suffixes, item.id
-    print(f"tiny synthetic run of every paper: {seconds:.1f} s")
+    print(f"tiny synthetic run of every paper: {tiny_run.seconds:.1f} s")
 
 
 def test_every_claim_gets_the_verdict_its_checks_give(tiny_run):
-    out, _, _, claims, _, _ = tiny_run
+    claims = _claims(tiny_run.out)
     assert [c["id"] for c in claims] == CLAIM_IDS == [f"A{i}" for i in range(1, 6)] + [f"B{i}" for i in range(1, 7)]
-    assert json.loads((out / "claims.json").read_text()) == {"preset": "tiny", "claims": claims}
+    assert json.loads((tiny_run.out / "claims.json").read_text())["preset"] == "tiny"
     assert all(c["preset"] == "tiny" for c in claims)  # beside each verdict
     for c in claims:
         passed = [ch["passed"] for ch in c["checks"]]
@@ -84,20 +125,19 @@ def test_every_claim_gets_the_verdict_its_checks_give(tiny_run):
 
 
 def test_every_stage_wrote_its_cache_and_a_second_run_reuses_all_of_it(tiny_run):
-    out, first, _, claims, _, _ = tiny_run
+    out = tiny_run.out
     stored = _stored(out)
     kinds = {p.relative_to(out).parts[0] for p in stored}
     assert kinds == {"models", "attacks", "summaries"}
     assert {p.relative_to(out).parts[1] for p in stored if "attacks" in p.parts} == {"eyes", "dough"}
-    assert len([p for p in stored if p.suffix == ".h5"]) == len({m for p in PAPERS for m in first.models_needed(p)})
     again = Pipeline(_context(out))
-    assert [dict(c.to_dict(), preset="tiny") for p in PAPERS for c in again.claims(p.id)] == claims
+    assert len([p for p in stored if p.suffix == ".h5"]) == len({m for p in PAPERS for m in again.models_needed(p)})
+    assert [dict(c.to_dict(), preset="tiny") for p in PAPERS for c in again.claims(p.id)] == _claims(out)
     assert _stored(out) == stored  # nothing trained, attacked or summarised again
 
 
 def test_report_names_every_item_and_claim(tiny_run):
-    out, _, _, _, _, _ = tiny_run
-    report = (out / "REPORT.md").read_text()
+    report = (tiny_run.out / "REPORT.md").read_text()
     for item in all_items():
         assert f"`{item.id}`" in report and f"scripts/{item.id}.py" in report
     for cid in CLAIM_IDS:
@@ -105,10 +145,39 @@ def test_report_names_every_item_and_claim(tiny_run):
     assert "![eyes_fig1](figures/eyes_fig1.png)" in report
 
 
+def test_a_run_prints_only_progress_stages_and_results(tiny_run):
+    printed = tiny_run.printed
+    lines = printed.splitlines()
+    assert len(lines) <= 40, printed
+    assert not [line for line in lines if LOG_LINE.match(line) or any(p.search(line) for p in NOISE)], printed
+    assert not [line for line in lines if "Epoch" in line or "Traceback" in line or "WARNING" in line], printed
+    assert "eyes: 9 figures and tables" in printed and "A1: " in printed and "Report: " in printed
+
+
+def test_manifest_records_the_commit_and_unverified_data(tiny_run):
+    out = tiny_run.out
+    manifest = artifacts.read_json(out / "manifest.json")
+    # The package the command ran: from a checkout (editable install) or an installed copy (pip install .,
+    # as .ci/run does), whichever a fresh interpreter in the run's folder imports.
+    where = subprocess.run([sys.executable, "-c", "import os, tfadv; print(os.path.dirname(tfadv.__file__))"],
+                           cwd=out.parent, capture_output=True, text=True, check=True).stdout.strip()
+    assert manifest["source"]["path"] == str(Path(where).resolve())
+    if Path(where).resolve() == (REPO / "tfadv").resolve():
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
+        assert manifest["source"]["commit"] == head.stdout.strip()
+        assert isinstance(manifest["source"]["dirty"], bool)
+    else:  # an installed copy is no checkout, even inside a clone's .venv
+        assert manifest["source"]["commit"] == NOT_A_CHECKOUT and manifest["source"]["dirty"] is None
+    assert manifest["flags"]["no_verify"] is False
+    assert manifest["flags"]["synthetic_data"] is True and manifest["preset"]["name"] == "tiny"
+    assert set(manifest["data"]) == {"mnist", "fashion_mnist"}
+    assert all(d["source"].startswith("synthetic") for d in manifest["data"].values())
+    assert [d["verified"] for d in manifest["data"].values()] == [False, False]  # synthetic data is never verified
+
+
 def test_manifest_keeps_exclusions_recorded_by_cached_summaries(tiny_run):
     """A cached run never meets the excluded models itself; their record comes from the summaries."""
-    out, _, _, _, _, _ = tiny_run
-    pipeline = Pipeline(_context(out))
+    pipeline = Pipeline(_context(tiny_run.out))
     low = {"key": ["cnn_sigmoid", "mnist", "default", 0], "test_accuracy": 0.98, "floor": 0.988}
     other = {"key": ["mlp_shallow_sigmoid", "mnist", "long", 1], "test_accuracy": 0.9, "floor": 0.95}
     summaries = {"eyes": types.SimpleNamespace(excluded=[other]), "dough": types.SimpleNamespace(excluded=[low, other])}
@@ -118,7 +187,7 @@ def test_manifest_keeps_exclusions_recorded_by_cached_summaries(tiny_run):
 
 
 def test_reproduce_command_runs_and_checks_against_its_own_output(tiny_run, capsys):
-    """``python -m tfadv.reproduce --preset=tiny --synthetic_data``, in this process (for coverage).
+    """The command again, in this process (its code paths in this process's coverage) with ``--check``.
 
     ``--only`` names a table of each paper: both papers' claims are judged and checked, and the
     run does not redraw every figure (drawing, not judging, is what a cached run spends its time on).
@@ -127,7 +196,8 @@ def test_reproduce_command_runs_and_checks_against_its_own_output(tiny_run, caps
 
     from tfadv import reproduce
 
-    out, _, _, claims, _, _ = tiny_run
+    out = tiny_run.out
+    claims = _claims(out)
     if "check" not in flags.FLAGS:
         reproduce._define_flags()
     argv = ["reproduce", "--preset=tiny", "--synthetic_data", f"--output_dir={out}", f"--check={out}",
@@ -140,37 +210,34 @@ def test_reproduce_command_runs_and_checks_against_its_own_output(tiny_run, caps
         flags.FLAGS.unparse_flags()
     printed = capsys.readouterr().out
     assert "no differences" in printed and f"{out}/REPORT.md" in printed
-    assert json.loads((out / "claims.json").read_text())["claims"] == claims
-    manifest = artifacts.read_json(out / "manifest.json")
-    assert manifest["flags"]["synthetic_data"] is True and manifest["preset"]["name"] == "tiny"
-    assert set(manifest["data"]) == {"mnist", "fashion_mnist"}
-    assert all(d["source"].startswith("synthetic") for d in manifest["data"].values())
+    assert _claims(out) == claims
 
 
-def test_readings_that_share_an_attack_do_not_attack_twice(tiny_run):
+def test_readings_that_share_an_attack_do_not_attack_twice(tiny_run, monkeypatch):
     """One attack pass per family of searches that differ only in their stop rule (PROTOCOL.md section 8)."""
-    _, pipeline, _, _, _, _ = tiny_run
-    cfg = PAPERS[0].config(pipeline.ctx.preset)
+    attacks = tiny_run.attacks
+    cfg = PAPERS[0].config(get_preset("tiny"))
     families = eyes_stages.search_families(cfg)
     searches = sum(len(f) for f in families)
-    assert len(ATTACKS) == len(families) < searches  # every family attacked once, not every search
-    attacked = [job for attack in ATTACKS for job in attack]
+    assert len(attacks) == len(families) < searches  # every family attacked once, not every search
+    attacked = [job for attack in attacks for job in attack]
     assert len(attacked) == len(set(attacked)) == searches  # every search attacked, none twice
-    for attack in ATTACKS:  # a pass serves searches that differ in their stop rule only
+    for attack in attacks:  # a pass serves searches that differ in their stop rule only
         assert len({dataclasses.replace(j, settings=dataclasses.replace(j.settings, stop="argmax", kappa=None))
                     for j in attack}) == 1
     stops = {(a[0].model.model, a[0].model.config, a[0].n_success, a[0].variant): tuple(j.settings.stop for j in a)
-             for a in ATTACKS}
+             for a in attacks}
     assert stops[(*cfg.nets[0], cfg.n_success, "main")] == ("argmax", "confidence", "budget")
     assert stops[(*cfg.classic_nets[0], cfg.n_success, "main")] == ("argmax", "budget")
-    before = len(ATTACKS)
-    again = Pipeline(_context(pipeline.ctx.output_dir))
-    again.claims("eyes")
-    assert len(ATTACKS) == before  # everything cached: no attack at all
+    again = []
+    monkeypatch.setattr(eyes_stages, "_evolve", lambda model, family: again.append(family))
+    Pipeline(_context(tiny_run.out)).claims("eyes")
+    assert again == []  # everything cached: no attack at all
 
 
 def test_every_claim_is_judged_under_its_readings(tiny_run):
-    out, _, _, claims, _, readings = tiny_run
+    out = tiny_run.out
+    claims = _claims(out)
     by_id = {c["id"]: c for c in claims}
     setting_names = [r.name for r in PAPERS[0].readings(PAPERS[0].config(get_preset("tiny")))]
     assert setting_names == ["stop: confidence", "stop: fixed budget", "zero-step excluded", "training: classic",
@@ -187,8 +254,53 @@ def test_every_claim_is_judged_under_its_readings(tiny_run):
         numbers = next(r for r in by_id["A1"]["readings"] if r["name"] == name)["numbers"]
         assert {"averaged_confidence_shallow_2", "averaged_confidence_deep_4", "single_confidence_shallow_2",
                 "single_confidence_deep_4"} <= set(numbers)
-    drawn = {p.relative_to(out / "readings").parts[0] for p in readings["eyes"]}
-    assert drawn == {"stop_confidence", "stop_fixed_budget", "zero_step_excluded", "training_classic",
-                     "classic_fixed_budget"}
-    assert (out / "readings" / "training_classic" / "figures" / "eyes_fig1.png").stat().st_size > 0
-    assert readings["dough"] == [] or all(p.exists() for p in readings["dough"])
+    drawn = {p.relative_to(out / "readings").parts[:2] + (p.name,) for p in (out / "readings").rglob("*")
+             if p.is_file() and p.stat().st_size > 0}
+    eyes_items = [f"figures/eyes_fig{i}.png" for i in range(1, 5)] + [
+        f"tables/eyes_tab{i}.{suffix}" for i in range(1, 4) for suffix in ("csv", "md", "tex")]
+    eyes_readings = ["stop_confidence", "stop_fixed_budget", "zero_step_excluded", "training_classic",
+                     "classic_fixed_budget"]
+    # Every reading of paper A redraws A's items eyes_fig1 to eyes_tab3 (PNG only); paper B's readings
+    # of its starts redraw the items those change.
+    dough_items = ["figures/dough_fig1.png"] + [f"tables/dough_tab4.{suffix}" for suffix in ("csv", "md", "tex")]
+    assert drawn == {(r, *item.split("/")) for r in eyes_readings for item in eyes_items} | {
+        (r, *item.split("/")) for r in ("starts_test_images", "zero_step_excluded") for item in dough_items}
+
+
+def test_clean_lists_then_removes_only_caches_no_chosen_preset_reads(tiny_run, tmp_path):
+    out = tiny_run.out
+    cwd = tmp_path
+    result = run(["--clean", "--preset=tiny", f"--output_dir={out}"], cwd)
+    assert result.returncode == 0 and "Nothing to clean" in result.stdout, result.stdout + result.stderr
+    kept = _listing(out)
+    outside = tmp_path / "outside.h5"
+    outside.write_text("must survive")
+    stale = [out / "attacks" / "eyes" / "mlp_shallow_sigmoid__brief__s0__d3__000000000000.npz",
+             out / "summaries" / "eyes__000000000000.npz",
+             out / "models" / "cnn_relu__mnist__default__s7.h5",
+             out / "attacks" / "dough" / ".half-written.tmp-x.npz",
+             out / "models" / "link.h5"]
+    for path in stale[:-1]:
+        path.write_bytes(b"old")
+    stale[-1].symlink_to(outside)
+    listed = run(["--clean", "--preset=tiny", f"--output_dir={out}"], cwd)
+    assert listed.returncode == 0
+    assert sorted(listed.stdout.splitlines()[:-1]) == sorted(str(p) for p in stale)
+    assert "delete them with --clean --yes" in listed.stdout.splitlines()[-1]
+    assert all(p.exists() or p.is_symlink() for p in stale)
+    # Preset paper: every tiny cache is unused, but for the model files the paper also trains under the same
+    # name (short and untrained seeds 0/1): the next paper run overwrites them, so they are not listed.
+    paper = get_preset("paper")
+    paper_models = {f"{k.model}__{k.dataset}__{k.config}__s{k.seed}.h5" for p in registry.PAPERS
+                    for k in p.models_needed(p.config(paper))}
+    every = run(["--clean", f"--output_dir={out}"], cwd)
+    expected = [str(p) for p in cache_files(out) if p.name not in paper_models]
+    assert every.stdout.splitlines()[:-1] == expected and len(expected) < len(cache_files(out))
+    both = run(["--clean", "--keep_presets=paper,tiny", f"--output_dir={out}"], cwd)
+    assert len(both.stdout.splitlines()) - 1 == len(stale)
+    removed = run(["--clean", "--preset=tiny", "--yes", f"--output_dir={out}"], cwd)
+    assert removed.returncode == 0 and removed.stdout.splitlines()[-1].startswith("Removed 5 files")
+    assert not any(p.exists() or p.is_symlink() for p in stale)
+    assert outside.read_text() == "must survive"
+    assert _listing(out) == kept  # claims, report, figures, tables and every used cache untouched
+    assert set(os.listdir(cwd)) == {"outside.h5"}

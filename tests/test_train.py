@@ -63,6 +63,19 @@ def test_shuffled_labels_control_learns_nothing_useful(tiny_splits):
     assert meta["test_accuracy"] < 0.5
 
 
+def test_train_examples_trains_on_the_first_images_only(tiny_splits):
+    (x, y), test = tiny_splits
+    first = TrainConfig("t", batch_size=40, epochs=1, train_examples=80)
+    a, meta = _train("mlp_shallow_relu", tiny_splits, seed=3, config=first)
+    b, _ = _train("mlp_shallow_relu", ((x[:80], y[:80]), test), seed=3, config=TrainConfig("t", batch_size=40, epochs=1))
+    assert meta["steps"] == 2 and meta["config"]["train_examples"] == 80
+    assert all(np.array_equal(p, q) for p, q in zip(a.get_weights(), b.get_weights()))
+    # Unset, it is no part of a configuration's key: models trained before it existed keep theirs.
+    assert "train_examples" not in TINY.to_dict() and "train_examples" not in get_train_config("long").to_dict()
+    with pytest.raises(ValueError, match="invalid training configuration"):
+        TrainConfig("t", train_examples=0)
+
+
 def test_hdf5_round_trip_keeps_predictions_and_metadata(tiny_splits, tmp_path):
     model, meta = _train("cnn_sigmoid", tiny_splits, config=TrainConfig("t", batch_size=60, epochs=1))
     path = train.save_model(model, tmp_path / "m.h5", meta)

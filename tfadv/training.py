@@ -91,6 +91,7 @@ def train_model(
     config = get_train_config(config) if isinstance(config, str) else config
     spec = get_spec(model_name)
     (x_train, y_train), (x_test, y_test) = splits
+    x_train, y_train = x_train[:config.train_examples], y_train[:config.train_examples]
     set_random_seed(seed)  # without importing TensorFlow on other backends
     model = build_model(model_name, seed)
     steps = config.epochs * int(np.ceil(len(x_train) / config.batch_size))
