@@ -113,16 +113,24 @@ def _busy_workers():
 
 
 def test_killing_a_worker_mid_run_loses_nothing(serial_claims, ray_local, ray_run, tmp_path):
-    # The run starts at the attacks (the models of the first Ray run copied in), so the test stays short.
-    shutil.copy(ray_run[0] / "tfadv_output.json", tmp_path)
-    shutil.copytree(ray_run[0] / "models", tmp_path / "models")
+    # The run starts late (the first Ray run's models, paper A's attacks and every other of paper B's
+    # copied in), so the test stays short: the kill lands among paper B's remaining attack stages.
+    first = ray_run[0]
+    shutil.copy(first / "tfadv_output.json", tmp_path)
+    shutil.copytree(first / "models", tmp_path / "models")
+    shutil.copytree(first / "attacks" / "eyes", tmp_path / "attacks" / "eyes")
+    units = sorted({p.stem for p in (first / "attacks" / "dough").iterdir()})
+    for path in (first / "attacks" / "dough").iterdir():
+        if units.index(path.stem) % 2:
+            (tmp_path / "attacks" / "dough").mkdir(exist_ok=True)
+            shutil.copy(path, tmp_path / "attacks" / "dough")
+    copied = len(list((tmp_path / "attacks").glob("*/*.npz")))
     killed = []
 
     def kill_one():
         deadline = time.monotonic() + 600
         while not killed and time.monotonic() < deadline:
-            attacks = list((tmp_path / "attacks").glob("*/*.npz"))
-            busy = _busy_workers() if len(attacks) >= 20 else []
+            busy = _busy_workers()
             if busy:
                 killed.append((busy[0].pid, busy[0].cmdline()[0]))
                 os.kill(busy[0].pid, signal.SIGKILL)
@@ -139,6 +147,7 @@ def test_killing_a_worker_mid_run_loses_nothing(serial_claims, ray_local, ray_ru
     print(f"killed {killed[0]}")
     assert claims == serial_claims
     assert len(record["stages"]) == len(graph.build(list(PAPERS), TINY))
+    assert len(list((tmp_path / "attacks").glob("*/*.npz"))) > copied  # the run attacked what was missing
 
 
 def test_dry_run_prints_the_graph_and_predictions(ray_run, capsys):

@@ -307,7 +307,7 @@ PRESETS: dict[str, Preset] = {
             activation_variant=("cnn_sigmoid", "quick"), variant_configs=("quick_2ep",),
             shuffled_configs=(("mlp_deep_relu", "quick_shuffled"), ("cnn_relu", "quick_shuffled")),
             seeds=1, n_noise=20, k_values=(10, None), transfer_starts=20,
-            classifier_per_class=100, attack=AttackSettings(loss="crossentropy", lr=0.1, max_steps=200)),
+            classifier_per_class=50, attack=AttackSettings(loss="crossentropy", lr=0.1, max_steps=200)),
         enforce_floors=False),
     # A smoke run of every stage in about a minute, for tests and for trying the
     # pipeline on synthetic data (tfadv.sources.SyntheticData); says nothing about the papers.
