@@ -164,7 +164,17 @@ def test_dry_run_prints_the_graph_and_predictions(ray_run, capsys):
     assert f"{len(stages)} recorded" in text and "0 estimated" in text
     rows = [line.split() for line in lines if line.strip().split(" ")[0] in {"1", "2", "8", "32", "128"}]
     assert [r[0] for r in rows] == ["1", "2", "8", "32", "128"]
+    assert "as fast as the runs that recorded it (ray, 2 workers)" in text
     assert not (out / "summaries" / "x").exists()
+
+
+def test_dry_run_names_the_executors_and_workers_that_recorded_the_times():
+    serial = {"executor": "serial", "stages": {"a": {"s": 1.0, "ran": True, "worker": "h:1"}}}
+    ray = {"executor": "ray", "stages": {"a": {"s": 2.0, "ran": True, "worker": "h:7"},
+                                         "b": {"s": 2.0, "ran": True, "worker": "h:8"}}}
+    cached = {"executor": "serial", "stages": {"a": {"s": 0.1, "ran": False, "worker": "h:9"}}}
+    assert driver.recorders([serial, ray, cached, serial]) == "serial, 1 worker; ray, 2 workers"
+    assert driver.recorders([cached]) == "model files only"
 
 
 def test_dry_run_without_records_says_so(tmp_path):

@@ -92,6 +92,19 @@ def source(manifest_path: Path, runs: list, journal_runs: list) -> str:
     return f"{manifest_path} and {manifest_path.parent / journal.NAME}"
 
 
+def recorders(runs: list[dict]) -> str:
+    """The executors and worker counts of the runs that recorded stage times, e.g. "serial, 1 worker"."""
+    seen = []
+    for run in runs:
+        workers = {r.get("worker") for r in run.get("stages", {}).values() if r.get("ran")}
+        if workers:
+            n = len(workers)
+            described = f"{run.get('executor', 'serial')}, {n} worker{'s' if n > 1 else ''}"
+            if described not in seen:
+                seen.append(described)
+    return "; ".join(seen) or "model files only"
+
+
 def dry_run(papers: list[Paper], preset, output_dir) -> list[str]:
     """``--dry_run``: the stage graph and its predicted wall time on 1 to 128 workers; runs nothing.
 
@@ -126,4 +139,7 @@ def dry_run(papers: list[Paper], preset, output_dir) -> list[str]:
     lines.append(f"  {'workers':>7}  {'predicted':>9}  {'lower bound':>11}")
     for n, predicted, bound in p["rows"]:
         lines.append(f"  {n:>7}  {format_seconds(predicted):>9}  {format_seconds(bound):>11}")
+    lines.append(f"Each worker is taken to run a stage as fast as the runs that recorded it ({recorders(runs)}). "
+                 "Workers that share one machine's cores run slower, so there the prediction for more workers "
+                 "than those runs had is optimistic.")
     return lines
