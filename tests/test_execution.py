@@ -175,6 +175,7 @@ def test_dry_run_names_the_executors_and_workers_that_recorded_the_times():
     cached = {"executor": "serial", "stages": {"a": {"s": 0.1, "ran": False, "worker": "h:9"}}}
     assert driver.recorders([serial, ray, cached, serial]) == "serial, 1 worker; ray, 2 workers"
     assert driver.recorders([cached]) == "model files only"
+    assert driver.recorders([dict(serial, executor=None)]) == "unknown executor, 1 worker"
 
 
 def test_dry_run_without_records_says_so(tmp_path):
@@ -191,12 +192,13 @@ def test_an_interrupted_runs_stage_times_reach_the_dry_run(tmp_path):
     with open(tmp_path / journal.NAME, "a") as f:
         f.write('{"run": "2026-12-04T00:00:00+00:00", "preset": "tiny", "stage": "train:cut')  # killed mid-line
     runs = journal.runs(tmp_path, "tiny")
-    assert len(runs) == 1 and len(runs[0]["stages"]) == len(stages)
+    assert len(runs) == 1 and len(runs[0]["stages"]) == len(stages) and runs[0]["executor"] == "serial"
     assert runs[0]["stages"][stages[0].id] == {"s": 1.0, "worker": "host:1", "ran": True}  # not the quick run's
     text = "\n".join(driver.dry_run(list(PAPERS), TINY, tmp_path))  # no manifest: the run never finished
     assert f"{len(stages)} recorded" in text and journal.NAME in text and "No prediction" not in text
     work = sum(1.0 + n % 3 for n in range(len(stages)))
     assert f"  {1:>7}  {format_seconds(work):>9}" in text  # one worker: the sum of the journalled times
+    assert "as fast as the runs that recorded it (serial, 1 worker)" in text
 
 
 def _key(n):

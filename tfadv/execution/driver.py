@@ -99,7 +99,7 @@ def recorders(runs: list[dict]) -> str:
         workers = {r.get("worker") for r in run.get("stages", {}).values() if r.get("ran")}
         if workers:
             n = len(workers)
-            described = f"{run.get('executor', 'serial')}, {n} worker{'s' if n > 1 else ''}"
+            described = f"{run.get('executor') or 'unknown executor'}, {n} worker{'s' if n > 1 else ''}"
             if described not in seen:
                 seen.append(described)
     return "; ".join(seen) or "model files only"

@@ -38,7 +38,8 @@ class Journal:
 
 
 def runs(output_dir, preset: str) -> list[dict]:
-    """The journal's records at ``preset`` as manifest-like runs (``{"run", "stages"}``), oldest first."""
+    """The journal's records at ``preset`` as manifest-like runs (``{"run", "executor", "stages"}``), oldest
+    first."""
     path = Path(output_dir) / NAME
     if not path.exists():
         return []
@@ -53,5 +54,6 @@ def runs(output_dir, preset: str) -> list[dict]:
             if entry.get("preset") != preset:
                 continue
             record = {k: entry[k] for k in ("s", "worker", "ran") if k in entry}
-            by_run.setdefault(run, {"run": run, "stages": {}})["stages"][sid] = record
+            found = by_run.setdefault(run, {"run": run, "executor": entry.get("executor"), "stages": {}})
+            found["stages"][sid] = record
     return list(by_run.values())
