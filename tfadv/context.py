@@ -43,9 +43,9 @@ class RunContext:
         self.models = ModelBank(self.output_dir, self.source, force=self.force,
                                 enforce_floors=self.preset.enforce_floors, verbose=self.train_verbose)
 
-    def progress_line(self, label: str) -> ProgressLine | None:
-        """A progress line for long work, or None when progress is off."""
-        return ProgressLine(label) if self.progress else None
+    def progress_line(self, label: str, estimate=None) -> ProgressLine | None:
+        """A progress line for long work (``estimate``: its own time-left estimate), or None when progress is off."""
+        return ProgressLine(label, estimate=estimate) if self.progress else None
 
     def stale(self, path) -> bool:
         """Whether a cached file must be made again: with ``force``, once per run."""

@@ -4,7 +4,8 @@ The estimate of what is left comes from the recent rate (the last ``window``
 seconds), not from the whole run: the first items of a stage are often
 cached or cheap (models already trained, attacks already run) and say little
 about the rest. No estimate is shown until ``min_done`` items and
-``min_seconds`` have passed.
+``min_seconds`` have passed. Work whose items differ in cost (a run's stages)
+passes its own ``estimate`` instead.
 """
 
 from __future__ import annotations
@@ -51,12 +52,16 @@ class ProgressLine:
       min_done, min_seconds: no estimate before this many items are done and
         this much time has passed.
       clock: the time source (``time.monotonic``; tests inject their own).
+      estimate: replaces the rate estimate: called with no arguments, returns
+        ``(seconds left, complete)`` or None (unknown); an incomplete estimate
+        (some items not yet timed) is shown as a lower bound, ``>=1h10m left``.
     """
 
     def __init__(self, label: str, stream: TextIO | None = None, interval: float = 0.2,
                  log_interval: float = 120.0, *, log_max_interval: float = 600.0, log_delay: float = 10.0,
                  window: float = 60.0, min_done: int = 3, min_seconds: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic,
+                 estimate: Callable[[], tuple[float, bool] | None] | None = None):
         self.label = label
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
@@ -64,6 +69,7 @@ class ProgressLine:
         self.log_interval, self.log_max_interval, self.log_delay = log_interval, log_max_interval, log_delay
         self.window, self.min_done, self.min_seconds = window, min_done, min_seconds
         self.clock = clock
+        self.estimate = estimate
         self.start = clock()
         self._last = -float("inf")
         self._text = ""
@@ -78,6 +84,17 @@ class ProgressLine:
         if done <= d0 or now <= t0:
             return None
         return (total - done) * (now - t0) / (done - d0)
+
+    def _left(self, done: int, total: int, now: float) -> str:
+        """The line's ", ~1m15s left" part ("" while unknown)."""
+        if self.estimate is None:
+            left = self.seconds_left(done, total, now)
+            return f", ~{format_seconds(left)} left" if left is not None else ""
+        found = self.estimate() if done < total else None
+        if found is None:
+            return ""
+        seconds, complete = found
+        return f", {'~' if complete else '>='}{format_seconds(seconds)} left"
 
     def _record(self, now: float, done: int) -> None:
         if not self._samples or done != self._samples[-1][1]:
@@ -103,10 +120,8 @@ class ProgressLine:
         if not self._due(now, done >= total):
             return
         self._last = now
-        left = self.seconds_left(done, total, now)
-        left = f", ~{format_seconds(left)} left" if left is not None else ""
         self._text = (f"{self.label}: {done}/{total}{' ' + detail if detail else ''} "
-                      f"[{format_seconds(now - self.start)}{left}]")
+                      f"[{format_seconds(now - self.start)}{self._left(done, total, now)}]")
         if self.tty:
             self.stream.write("\r\033[K" + self._text)
             _open_line = self

@@ -10,6 +10,7 @@ from pathlib import Path
 from tfadv import artifacts
 from tfadv.context import RunContext
 from tfadv.execution import graph, journal, predict
+from tfadv.execution.eta import StageEta
 from tfadv.paper import Paper
 from tfadv.progress import format_seconds
 
@@ -32,20 +33,23 @@ def execute(ctx: RunContext, papers: list[Paper], executor: str = "serial", *, r
     record: dict = {"executor": executor, "preset": ctx.preset.name}
     run = started or datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     log = journal.Journal(ctx.output_dir, run=run, preset=ctx.preset.name, executor=executor).append
+    times = recorded_times(stages, ctx.output_dir, ctx.preset.name)[0]
+    eta = StageEta(stages, times, cached=set() if ctx.force else set(times))
     begin = time.perf_counter()
     if executor == "serial":
         from tfadv.execution import serial
 
-        record["stages"] = serial.run(stages, ctx, log)
+        record["stages"] = serial.run(stages, ctx, log, eta)
     elif executor == "ray":
         from tfadv.backends import active_backend
         from tfadv.execution import ray_executor
 
         record["ray_startup_s"] = ray_executor.start(ray_address, verbose=verbose)
+        eta.workers = ray_executor.workers()
         settings = ray_executor.WorkerSettings(str(Path(ctx.output_dir).resolve()), ctx.preset, ctx.source,
                                                ctx.force, active_backend(), started)
         try:
-            record["stages"] = ray_executor.run(stages, settings, ctx.progress_line("stages on Ray"), log)
+            record["stages"] = ray_executor.run(stages, settings, ctx.progress_line("stages on Ray", eta), log, eta)
         finally:
             if record["ray_startup_s"] is not None:
                 ray_executor.stop()
@@ -83,6 +87,18 @@ def recorded_runs(output_dir, preset: str) -> tuple[list[dict], list[dict]]:
     return sorted(finished + journal_only, key=lambda r: r.get("started") or r.get("run") or ""), journal_only
 
 
+def recorded_times(stages: list[graph.Stage], output_dir, preset: str) -> tuple[dict[str, float], list, list, dict]:
+    """The stage times an output folder records: ``(stage id -> seconds, runs, journal-only runs, train
+    times from model files)``; a run's record wins over a model file's (``recorded_runs``,
+    ``model_file_times``)."""
+    runs, journal_runs = recorded_runs(output_dir, preset)
+    from_files = model_file_times(stages, output_dir)
+    times, _ = predict.recorded({"runs": runs})
+    for sid, seconds in from_files.items():
+        times.setdefault(sid, seconds)
+    return times, runs, journal_runs, from_files
+
+
 def source(manifest_path: Path, runs: list, journal_runs: list) -> str:
     """Where ``--dry_run``'s recorded stage times come from, in words."""
     if not runs:
@@ -115,12 +131,8 @@ def dry_run(papers: list[Paper], preset, output_dir) -> list[str]:
     """
     stages = graph.build(papers, preset)
     path = Path(output_dir) / "manifest.json"
-    runs, journal_runs = recorded_runs(output_dir, preset.name)
-    from_files = model_file_times(stages, output_dir)
-    recorded_times, _ = predict.recorded({"runs": runs})
-    for sid, seconds in from_files.items():  # a run's record wins over the file's
-        recorded_times.setdefault(sid, seconds)
-    manifest = {"runs": runs + [{"stages": {sid: {"s": s, "ran": True} for sid, s in recorded_times.items()}}]}
+    times, runs, journal_runs, from_files = recorded_times(stages, output_dir, preset.name)
+    manifest = {"runs": runs + [{"stages": {sid: {"s": s, "ran": True} for sid, s in times.items()}}]}
     p = predict.predictions(stages, manifest)
     described = graph.describe(stages)
     lines = [f"Stage graph of preset {preset.name} ({', '.join(x.id for x in papers)}), {described[0]}"] + described[1:]

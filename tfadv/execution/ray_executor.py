@@ -66,7 +66,14 @@ def stop() -> None:
     ray.shutdown()
 
 
-def run(stages: list[Stage], settings: WorkerSettings, progress=None, on_done=None) -> dict[str, dict]:
+def workers() -> int:
+    """How many stages the started Ray runs at once (one CPU each)."""
+    import ray
+
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def run(stages: list[Stage], settings: WorkerSettings, progress=None, on_done=None, eta=None) -> dict[str, dict]:
     """Runs every stage as a Ray task (Ray must be started); returns each stage's record by stage id.
 
     Args:
@@ -74,6 +81,7 @@ def run(stages: list[Stage], settings: WorkerSettings, progress=None, on_done=No
       settings: what a worker needs to make its run context.
       progress: a ``ProgressLine`` fed by completed stages, or None.
       on_done: called as ``on_done(stage_id, record)`` when a stage's task completes, or None.
+      eta: the progress line's ``StageEta`` (told of each completed stage), or None.
 
     Raises:
       the error of a stage that failed (other than by its worker dying), after
@@ -103,6 +111,8 @@ def run(stages: list[Stage], settings: WorkerSettings, progress=None, on_done=No
                 for other in pending:
                     ray.cancel(other)
                 raise e.as_instanceof_cause() from None
+            if eta:
+                eta.finished(sid, records[sid])
             if on_done:
                 on_done(sid, records[sid])
             if progress:

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from tfadv.context import RunContext
+from tfadv.execution.eta import StageEta
 from tfadv.execution.graph import Stage, run_stage
 
 
-def run(stages: list[Stage], ctx: RunContext, on_done=None) -> dict[str, dict]:
+def run(stages: list[Stage], ctx: RunContext, on_done=None, eta: StageEta | None = None) -> dict[str, dict]:
     """Runs every stage under ``ctx`` (its ``ModelBank`` keeps the models for the summaries that follow).
 
-    ``on_done(stage_id, record)`` is called as each stage finishes (``journal.Journal.append``).
+    ``on_done(stage_id, record)`` is called as each stage finishes (``journal.Journal.append``); ``eta``
+    (told of each finished stage) gives the progress line its time-left estimate.
     Returns each stage's record (``graph.run_stage``), by stage id.
     """
-    report = ctx.progress_line("stages")
+    report = ctx.progress_line("stages", eta)
     records = {}
     for n, stage in enumerate(stages):
         if report:
             report(n, len(stages), stage.id)
         records[stage.id] = run_stage(stage, ctx)
+        if eta:
+            eta.finished(stage.id, records[stage.id])
         if on_done:
             on_done(stage.id, records[stage.id])
     if report:
