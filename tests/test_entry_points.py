@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from command_line import listing, user_env
 from tfadv import artifacts, data
 from tfadv.config import main_config
 from tfadv.flags import one_line
@@ -29,20 +30,9 @@ SCRIPT = [str(REPO / "scripts" / "eyes_fig1.py")]
 BENCHMARK = [str(REPO / "benchmarks" / "attack_throughput.py")]
 
 
-def _env():
-    env = dict(os.environ, MPLBACKEND="Agg")
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the entry points' own default, as a new user gets it
-    return env
-
-
 def run(args, cwd, timeout=900):
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=_env(), capture_output=True, text=True,
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=user_env(), capture_output=True, text=True,
                           timeout=timeout)
-
-
-def _listing(folder: Path) -> dict:
-    """Every file (and link) under ``folder`` with its modification time."""
-    return {p: p.lstat().st_mtime_ns for p in folder.rglob("*") if p.is_file() or p.is_symlink()}
 
 
 @pytest.fixture(scope="module")
@@ -105,14 +95,14 @@ def test_a_bad_input_is_one_line_on_stderr_and_writes_nothing_outside_the_output
     args = [a.format(inputs=inputs) for a in args]
     if not any(a.startswith("--output_dir") for a in args):
         args.append("--output_dir=out")
-    before = _listing(inputs)
+    before = listing(inputs)
     result = run(args, tmp_path)
     lines = result.stderr.splitlines()
     assert result.returncode == 2, result.stderr
     assert len(lines) == 1 and ": error: " in lines[0], result.stderr
     assert expected in lines[0]
     assert set(os.listdir(tmp_path)) <= {"out"}
-    assert _listing(inputs) == before
+    assert listing(inputs) == before
 
 
 def test_damaged_data_error_points_at_a_flag_that_exists(inputs, tmp_path):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from command_line import listing, user_env
 from tfadv import artifacts, registry
 from tfadv.cache import cache_files
 from tfadv.config import get_preset
@@ -55,14 +56,8 @@ reproduce.main()
 """
 
 
-def _env(**extra):
-    env = dict(os.environ, MPLBACKEND="Agg", **extra)
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the entry point's own default, as a new user gets it
-    return env
-
-
 def run(args, cwd):
-    return subprocess.run([sys.executable, "-m", "tfadv.reproduce", *args], cwd=cwd, env=_env(),
+    return subprocess.run([sys.executable, "-m", "tfadv.reproduce", *args], cwd=cwd, env=user_env(),
                           capture_output=True, text=True, timeout=900)
 
 
@@ -77,7 +72,7 @@ def tiny_run(tmp_path_factory):
     attacks_file = tmp_path_factory.mktemp("record") / "attacks.pickle"
     start = time.perf_counter()
     result = subprocess.run([sys.executable, "-c", RECORDING_REPRODUCE, "--preset=tiny", "--synthetic_data",
-                             "--output_dir=out"], cwd=cwd, env=_env(TFADV_TEST_ATTACKS=str(attacks_file)),
+                             "--output_dir=out"], cwd=cwd, env=user_env(TFADV_TEST_ATTACKS=str(attacks_file)),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800)
     assert result.returncode == 0, result.stdout[-4000:]
     seconds = time.perf_counter() - start
@@ -91,11 +86,6 @@ def _claims(out):
 
 def _stored(out):
     return {p: p.stat().st_mtime_ns for p in Path(out).glob("[mas][otu]*/**/*") if p.is_file()}
-
-
-def _listing(folder: Path) -> dict:
-    """Every file (and link) under ``folder`` with its modification time."""
-    return {p: p.lstat().st_mtime_ns for p in folder.rglob("*") if p.is_file() or p.is_symlink()}
 
 
 def test_every_item_is_drawn_into_its_files(tiny_run):
@@ -272,7 +262,7 @@ def test_clean_lists_then_removes_only_caches_no_chosen_preset_reads(tiny_run, t
     cwd = tmp_path
     result = run(["--clean", "--preset=tiny", f"--output_dir={out}"], cwd)
     assert result.returncode == 0 and "Nothing to clean" in result.stdout, result.stdout + result.stderr
-    kept = _listing(out)
+    kept = listing(out)
     outside = tmp_path / "outside.h5"
     outside.write_text("must survive")
     stale = [out / "attacks" / "eyes" / "mlp_shallow_sigmoid__brief__s0__d3__000000000000.npz",
@@ -302,5 +292,5 @@ def test_clean_lists_then_removes_only_caches_no_chosen_preset_reads(tiny_run, t
     assert removed.returncode == 0 and removed.stdout.splitlines()[-1].startswith("Removed 5 files")
     assert not any(p.exists() or p.is_symlink() for p in stale)
     assert outside.read_text() == "must survive"
-    assert _listing(out) == kept  # claims, report, figures, tables and every used cache untouched
+    assert listing(out) == kept  # claims, report, figures, tables and every used cache untouched
     assert set(os.listdir(cwd)) == {"outside.h5"}
