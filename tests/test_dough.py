@@ -252,3 +252,34 @@ def test_natural_starts_are_a_fixed_choice_and_the_protocol_keys_do_not_change()
     names = [r.name for r in PAPER.readings(protocol)]
     assert names == ["starts: test images", "zero-step excluded"] and not PAPER.readings(
         dataclasses.replace(protocol, readings=False))
+
+
+def test_a_main_models_bank_evolves_once_for_every_stop_rule(tmp_path, monkeypatch):
+    """One pass (``evolve_observing``) makes every stop rule's file, each equal to its own ``evolve`` run bit
+    for bit; a model with one rule evolves as before; cached files are read, not evolved again."""
+    cfg = DoughConfig(datasets=("mnist",), n_noise=6, constants=(0.5,), kappas=(0.5, 0.9))
+    bank = BlockBank(ModelKey("none", "mnist", "brief", 0))
+    ctx = types.SimpleNamespace(models=bank, source=SyntheticData(), output_dir=tmp_path,
+                                stale=lambda path: False, made=lambda path: None)
+    calls = []
+    for name in ("evolve", "evolve_observing"):
+        real = getattr(stages, name)
+        monkeypatch.setattr(stages, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
+    main = plan.ModelEntry("mlp_deep_relu", "brief", 0, "main")
+    results = stages.evolve_bank_rules(ctx, cfg, main, "mnist")
+    assert calls == ["evolve_observing"] and list(results) == ["argmax", "kappa0.5", "kappa0.9"]
+    starts, _ = stages.start_bank(cfg)
+    x, targets = np.tile(starts, (10, 1, 1)), np.repeat(np.arange(10), len(starts))
+    for stop, kappa in plan.stop_rules(cfg):
+        alone = evolve(bank.model, x, targets, **stages._bank_settings(cfg, kappa).evolve_options())
+        stored = EvolutionResult.load(stages.bank_path(tmp_path, cfg, main, "mnist", stop, kappa,
+                                                       bank.fingerprint(main.key("mnist"))))
+        assert stored.settings == alone.settings
+        for field in EvolutionResult._ARRAYS:
+            np.testing.assert_array_equal(getattr(stored, field), getattr(alone, field), err_msg=f"{stop} {field}")
+    assert results["kappa0.9"].steps.mean() > results["argmax"].steps.mean()  # the rules did differ
+    calls.clear()
+    again = stages.evolve_bank_rules(ctx, cfg, main, "mnist")
+    assert calls == [] and np.array_equal(again["kappa0.5"].x_final, results["kappa0.5"].x_final)
+    variant = plan.ModelEntry("mlp_deep_relu", "short", 0, "variant")
+    assert list(stages.evolve_bank_rules(ctx, cfg, variant, "mnist")) == ["argmax"] and calls == ["evolve"]

@@ -12,6 +12,7 @@ models, so they are measured here too.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Callable
 
@@ -20,7 +21,7 @@ import numpy as np
 from tfadv import abstraction, artifacts
 from tfadv.config import DoughConfig, get_train_config
 from tfadv.context import RunContext
-from tfadv.engine import EvolutionResult, evolve, make_starts
+from tfadv.engine import EvolutionResult, StopRule, evolve, evolve_observing, make_starts
 from tfadv.keys import ModelKey
 from tfadv.models import predict
 from tfadv.papers.dough.plan import (
@@ -28,6 +29,8 @@ from tfadv.papers.dough.plan import (
 from tfadv.papers.dough.summary import (
     STATS, ClassifierResult, DoughSummary, ModelRecord, PatternKey, Transfer)
 from tfadv.training import train_model
+
+logger = logging.getLogger(__name__)
 
 
 def start_bank(cfg: DoughConfig, source=None, dataset: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -91,9 +94,7 @@ def bank_path(output_dir, cfg: DoughConfig, entry: ModelEntry, dataset: str, sto
 
 def bank_jobs(cfg: DoughConfig) -> list[tuple[str, ModelEntry, str, float | None]]:
     """Every bank evolution: (dataset, model entry, stop rule, kappa); main models under every stop rule."""
-    rules = stop_rules(cfg)
-    return [(d, e, stop, kappa) for d in cfg.datasets for e in model_entries(cfg)
-            for stop, kappa in (rules if e.role == "main" else rules[:1])]
+    return [(d, e, stop, kappa) for d in cfg.datasets for e in model_entries(cfg) for stop, kappa in bank_rules(cfg, e)]
 
 
 def classifier_paths(output_dir, cfg: DoughConfig, entry: ModelEntry, model_fingerprint: str) -> tuple[Path, Path]:
@@ -124,30 +125,54 @@ def cache_paths(cfg: DoughConfig, output_dir, fingerprint: Callable[[ModelKey], 
     return out
 
 
-def evolve_bank(ctx: RunContext, cfg: DoughConfig, entry: ModelEntry, dataset: str, stop: str,
-                kappa: float | None) -> EvolutionResult | None:
-    """Every start of the bank evolved toward every class on one model (cached; with ``force``, made
-    again once per run).
+def bank_rules(cfg: DoughConfig, entry: ModelEntry) -> list[tuple[str, float | None]]:
+    """The stop rules a model's bank is evolved under: every rule for main models, argmax for the rest."""
+    rules = stop_rules(cfg)
+    return rules if entry.role == "main" else rules[:1]
 
-    Example ``c * n_bank + i`` is start ``i`` evolved toward class ``c``.
-    None when the model is below its floor.
+
+def evolve_bank_rules(ctx: RunContext, cfg: DoughConfig, entry: ModelEntry,
+                      dataset: str) -> dict[str, EvolutionResult] | None:
+    """The bank evolved on one model under each of its stop rules (``bank_rules``), by rule name.
+
+    Each rule's result is cached in its own file (``bank_path``). The rules
+    not cached (with ``force``: every rule, once per run) are made in one
+    pass (``evolve_observing``), which gives each rule the result a pass of
+    its own would, bit for bit (PROTOCOL.md section 8). None when the model
+    is below its floor.
     """
     key = entry.key(dataset)
     model, _ = ctx.models.get(key, gated=entry.gated)
     if model is None:
         return None
-    settings = _bank_settings(cfg, kappa)
-    path = bank_path(ctx.output_dir, cfg, entry, dataset, stop, kappa, ctx.models.fingerprint(key))
-
-    def compute():  # the bank is made only when the evolution is not cached
+    rules = bank_rules(cfg, entry)
+    fingerprint = ctx.models.fingerprint(key)
+    paths = {stop: bank_path(ctx.output_dir, cfg, entry, dataset, stop, kappa, fingerprint) for stop, kappa in rules}
+    results = {}
+    for stop, path in paths.items():
+        if path.exists() and not ctx.stale(path):
+            try:
+                results[stop] = EvolutionResult.load(path)
+            except Exception as e:  # a damaged file of any kind: make it again
+                logger.warning("Could not read %s (%s); computing it again.", path, e)
+    missing = [(stop, kappa) for stop, kappa in rules if stop not in results]
+    if missing:
         starts, _ = start_bank(cfg, ctx.source, dataset)
         x = np.tile(starts, (10, 1, 1))
         targets = np.repeat(np.arange(10), len(starts))
-        return evolve(model, x, targets, **settings.evolve_options())
-
-    result = artifacts.cached(path, compute, lambda r, p: r.save(p), EvolutionResult.load, force=ctx.stale(path))
-    ctx.made(path)
-    return result
+        if len(missing) == 1:
+            stop, kappa = missing[0]
+            made = {stop: evolve(model, x, targets, **_bank_settings(cfg, kappa).evolve_options())}
+        else:
+            options = {k: v for k, v in cfg.attack.evolve_options().items() if k not in ("stop", "kappa")}
+            watched = [StopRule.confidence(kappa, stop) if kappa else StopRule.argmax(stop) for stop, kappa in missing]
+            made = evolve_observing(model, x, targets, rules=watched, **options)
+        for stop, result in made.items():
+            result.save(paths[stop])
+        results.update(made)
+    for path in paths.values():
+        ctx.made(path)
+    return results
 
 
 def class_stats(result: EvolutionResult, keep: np.ndarray | None = None) -> np.ndarray:
@@ -317,24 +342,24 @@ def summarize(cfg: DoughConfig, ctx: RunContext) -> DoughSummary:
     """Runs every paper B evolution (cached) and returns the summary of their results."""
     entries = model_entries(cfg)
     rules = stop_rules(cfg)
-    models, patterns, stats = {}, {}, {}
-    jobs = bank_jobs(cfg)
+    models, patterns, stats, median_norms = {}, {}, {}, {}
+    jobs = [(d, e) for d in cfg.datasets for e in entries]
     bank_labels = {d: start_bank(cfg, ctx.source, d)[1] for d in cfg.datasets}  # once per dataset, not per job
     reading = [r for r, on in (("test-image starts", cfg.starts == "test_images"),
                                ("zero-step excluded", cfg.zero_step == "excluded")) if on]
     report = ctx.progress_line("paper B evolutions" + "".join(f", {r}" for r in reading))
-    for n, (d, e, stop, kappa) in enumerate(jobs):
+    for n, (d, e) in enumerate(jobs):
         if report:
-            report(n, len(jobs), f"({e.arch}, {d}, {e.config}, seed {e.seed}, {stop})")
-        result = evolve_bank(ctx, cfg, e, d, stop, kappa)
+            report(n, len(jobs), f"({e.arch}, {d}, {e.config}, seed {e.seed})")
+        results = evolve_bank_rules(ctx, cfg, e, d)
         _, model_meta = ctx.models.get(e.key(d), gated=False)
-        models[e.key(d)] = ModelRecord(e.role, float(model_meta["test_accuracy"]), result is not None)
-        if result is None:
-            continue
-        keep = counted(cfg, result, bank_labels[d])
-        if stop == "argmax":
-            stats[e.key(d)] = class_stats(result, keep)
-        patterns.update(class_patterns(result, cfg, e.role == "main" and stop == "argmax", e.key(d), stop, keep))
+        models[e.key(d)] = ModelRecord(e.role, float(model_meta["test_accuracy"]), results is not None)
+        for stop, result in (results or {}).items():
+            keep = counted(cfg, result, bank_labels[d])
+            if stop == "argmax":
+                stats[e.key(d)] = class_stats(result, keep)
+                median_norms[e.key(d)] = class_median_norms(result, keep)
+            patterns.update(class_patterns(result, cfg, e.role == "main" and stop == "argmax", e.key(d), stop, keep))
     if report:
         report(len(jobs), len(jobs), "evolutions done")
         report.close()
@@ -350,9 +375,7 @@ def summarize(cfg: DoughConfig, ctx: RunContext) -> DoughSummary:
             model, _ = ctx.models.get(e.key(d), gated=True)
             nets.append(model)
             main_patterns.append(patterns[PatternKey(e.key(d))] if model is not None else None)
-            result = evolve_bank(ctx, cfg, e, d, "argmax", None) if model is not None else None
-            keep = counted(cfg, result, bank_labels[d]) if result is not None else None
-            norms.append(class_median_norms(result, keep) if result is not None else None)
+            norms.append(median_norms[e.key(d)] if model is not None else None)
         fresh = transfer_starts(cfg, ctx.source, d)
         rate, random_rate = transfer_rates(nets, main_patterns, norms, fresh, cfg.bank_seed)
         transfers[d] = Transfer(tuple(e.key(d) for e in mains), rate, random_rate)
