@@ -219,6 +219,14 @@ def test_list_scheduling_and_its_bounds():
     assert n == 6 and est["train:1"] == 10.0 and est["attack:5"] == 2.0
 
 
+def test_the_serial_order_attacks_each_model_right_after_training_it():
+    trains = [graph.Stage(f"train:{n}", "train", "eyes", _key(n)) for n in range(2)]
+    attacks = [graph.Stage(f"attack:{n}", "attack", "eyes", _key(n % 2), (f"train:{n % 2}",)) for n in range(4)]
+    order = [s.id for s in graph.model_by_model(trains + attacks)]
+    assert order == ["train:0", "attack:0", "attack:2", "train:1", "attack:1", "attack:3"]
+    assert sorted(order) == sorted(s.id for s in trains + attacks)
+
+
 def test_without_ray_the_executor_says_how_to_install_it(monkeypatch, tmp_path):
     import importlib.util
 

@@ -46,6 +46,25 @@ class Stage:
     unit: AttackUnit | None = dataclasses.field(default=None, compare=False)
 
 
+def model_by_model(stages: list[Stage]) -> list[Stage]:
+    """The serial order: each train stage, then at once every stage that waits only for it (its attacks).
+
+    A run that stops early then holds finished models with all their
+    attacks, and the time-left estimate learns the attacks' cost early (not
+    after every model is trained).
+    """
+    waiting: dict[str, list[Stage]] = {}
+    for s in stages:
+        if len(s.deps) == 1:
+            waiting.setdefault(s.deps[0], []).append(s)
+    placed = {s.id for group in waiting.values() for s in group}
+    order = []
+    for s in stages:
+        if s.id not in placed:
+            order += [s] + waiting.get(s.id, [])
+    return order
+
+
 def train_id(key: ModelKey) -> str:
     return f"train:{Path(key.filename).stem}"
 

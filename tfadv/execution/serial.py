@@ -1,10 +1,10 @@
-"""The serial executor: every stage in this process, in graph order (the default, ``--executor=serial``)."""
+"""The serial executor: every stage in this process, model by model (the default, ``--executor=serial``)."""
 
 from __future__ import annotations
 
 from tfadv.context import RunContext
 from tfadv.execution.eta import StageEta
-from tfadv.execution.graph import Stage, run_stage
+from tfadv.execution.graph import Stage, model_by_model, run_stage
 
 
 def run(stages: list[Stage], ctx: RunContext, on_done=None, eta: StageEta | None = None) -> dict[str, dict]:
@@ -12,11 +12,11 @@ def run(stages: list[Stage], ctx: RunContext, on_done=None, eta: StageEta | None
 
     ``on_done(stage_id, record)`` is called as each stage finishes (``journal.Journal.append``); ``eta``
     (told of each finished stage) gives the progress line its time-left estimate.
-    Returns each stage's record (``graph.run_stage``), by stage id.
+    Returns each stage's record (``graph.run_stage``), by stage id, in graph order.
     """
     report = ctx.progress_line("stages", eta)
     records = {}
-    for n, stage in enumerate(stages):
+    for n, stage in enumerate(model_by_model(stages)):
         if report:
             report(n, len(stages), stage.id)
         records[stage.id] = run_stage(stage, ctx)
@@ -27,4 +27,4 @@ def run(stages: list[Stage], ctx: RunContext, on_done=None, eta: StageEta | None
     if report:
         report(len(stages), len(stages), "every model and attack ready")
         report.close()
-    return records
+    return {s.id: records[s.id] for s in stages}
