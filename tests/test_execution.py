@@ -219,6 +219,15 @@ def test_list_scheduling_and_its_bounds():
     assert n == 6 and est["train:1"] == 10.0 and est["attack:5"] == 2.0
 
 
+def test_an_untrained_control_is_estimated_by_other_controls_not_by_its_trained_architecture():
+    key = lambda arch, config: ModelKey(arch, "mnist", config, 0)
+    stages = [graph.Stage(f"train:{a}:{c}", "train", "dough", key(a, c))
+              for a, c in [("cnn_relu", "default"), ("mlp_deep_relu", "untrained"), ("cnn_relu", "untrained"),
+                           ("cnn_relu", "short")]]
+    est, n = predict.estimate(stages, {"train:cnn_relu:default": 300.0, "train:mlp_deep_relu:untrained": 0.2})
+    assert n == 2 and est["train:cnn_relu:untrained"] == 0.2 and est["train:cnn_relu:short"] == 300.0
+
+
 def test_the_serial_order_attacks_each_model_right_after_training_it():
     trains = [graph.Stage(f"train:{n}", "train", "eyes", _key(n)) for n in range(2)]
     attacks = [graph.Stage(f"attack:{n}", "attack", "eyes", _key(n % 2), (f"train:{n % 2}",)) for n in range(4)]

@@ -7,7 +7,9 @@ that only found its files cached says nothing about its cost, so only stages
 that ran count; the latest run that ran a stage gives its time. A stage with
 no recorded time is estimated by the mean of the recorded stages most like it:
 same kind, paper, architecture and training configuration; else same kind,
-paper and architecture; else same kind and paper; else same kind. The
+paper and architecture; else same kind and paper; else same kind (an
+untrained control's "training" only by other untrained controls: it costs
+next to nothing, whatever its architecture). The
 prediction schedules the graph on N workers by list scheduling (a free worker
 takes the ready stage with the longest chain of work after it), one stage per
 worker at a time, then adds the driver's time; the lower bound is the longer
@@ -19,6 +21,7 @@ from __future__ import annotations
 import heapq
 import statistics
 
+from tfadv.config import get_train_config
 from tfadv.execution.graph import Stage
 
 WORKERS = (1, 2, 8, 32, 128)
@@ -38,8 +41,17 @@ def recorded(manifest: dict | None) -> tuple[dict[str, float], float | None]:
 
 def _groups(stage: Stage) -> list[tuple]:
     m = stage.model
-    return [(stage.kind, stage.paper, m.model, m.config), (stage.kind, stage.paper, m.model),
-            (stage.kind, stage.paper), (stage.kind,)]
+    exact = (stage.kind, stage.paper, m.model, m.config)
+    if stage.kind == "train" and not _trains(m.config):  # an untrained control costs what other controls did
+        return [exact, ("train", "no training steps")]
+    return [exact, (stage.kind, stage.paper, m.model), (stage.kind, stage.paper), (stage.kind,)]
+
+
+def _trains(config: str) -> bool:
+    try:
+        return get_train_config(config).trained
+    except ValueError:  # a configuration this version does not know: treat it as training
+        return True
 
 
 def estimate(stages: list[Stage], times: dict[str, float]) -> tuple[dict[str, float], int]:
