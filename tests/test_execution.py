@@ -220,12 +220,23 @@ def test_list_scheduling_and_its_bounds():
 
 
 def test_an_untrained_control_is_estimated_by_other_controls_not_by_its_trained_architecture():
+    """Hand-made times; the configurations' steps come from tfadv.config."""
     key = lambda arch, config: ModelKey(arch, "mnist", config, 0)
     stages = [graph.Stage(f"train:{a}:{c}", "train", "dough", key(a, c))
               for a, c in [("cnn_relu", "default"), ("mlp_deep_relu", "untrained"), ("cnn_relu", "untrained"),
                            ("cnn_relu", "short")]]
     est, n = predict.estimate(stages, {"train:cnn_relu:default": 300.0, "train:mlp_deep_relu:untrained": 0.2})
-    assert n == 2 and est["train:cnn_relu:untrained"] == 0.2 and est["train:cnn_relu:short"] == 300.0
+    assert n == 2 and est["train:cnn_relu:untrained"] == 0.2
+    # `short` is 1 epoch of `default`'s 5 (both in batches of 128): a fifth of its time, not all of it.
+    assert est["train:cnn_relu:short"] == pytest.approx(300.0 / 5)
+
+
+def test_a_training_estimated_from_another_configuration_scales_with_its_optimizer_steps():
+    key = lambda config: ModelKey("mlp_shallow_sigmoid", "mnist", config, 0)
+    stages = [graph.Stage(f"train:{c}", "train", "eyes", key(c)) for c in ("long", "classic")]
+    est, _ = predict.estimate(stages, {"train:long": 60.0})
+    # long: 20 epochs of 1875 batches of 32; classic: 30 epochs of 6000 batches of 10 (4.8x the steps).
+    assert est["train:classic"] == pytest.approx(60.0 * (30 * 6000) / (20 * 1875))
 
 
 def test_the_serial_order_attacks_each_model_right_after_training_it():

@@ -9,7 +9,10 @@ no recorded time is estimated by the mean of the recorded stages most like it:
 same kind, paper, architecture and training configuration; else same kind,
 paper and architecture; else same kind and paper; else same kind (an
 untrained control's "training" only by other untrained controls: it costs
-next to nothing, whatever its architecture). The
+next to nothing, whatever its architecture). A train stage estimated from
+other configurations is scaled by its optimizer steps (time per step of the
+group times its own steps): 30 epochs in batches of 10 cost more than 20 in
+batches of 32 on the same net. The
 prediction schedules the graph on N workers by list scheduling (a free worker
 takes the ready stage with the longest chain of work after it), one stage per
 worker at a time, then adds the driver's time; the lower bound is the longer
@@ -19,12 +22,14 @@ of the critical path and the total work divided by N.
 from __future__ import annotations
 
 import heapq
+import math
 import statistics
 
 from tfadv.config import get_train_config
 from tfadv.execution.graph import Stage
 
 WORKERS = (1, 2, 8, 32, 128)
+TRAIN_IMAGES = 60_000  # the training split of MNIST and of Fashion-MNIST
 
 
 def recorded(manifest: dict | None) -> tuple[dict[str, float], float | None]:
@@ -54,6 +59,20 @@ def _trains(config: str) -> bool:
         return True
 
 
+def _work(stage: Stage) -> float:
+    """What a stage's time is taken to scale with within its group: a train stage's optimizer steps
+    (epochs x batches of the training images it uses), else 1."""
+    if stage.kind != "train":
+        return 1.0
+    try:
+        cfg = get_train_config(stage.model.config)
+    except ValueError:
+        return 1.0
+    if not cfg.trained:
+        return 1.0
+    return float(cfg.epochs * math.ceil((cfg.train_examples or TRAIN_IMAGES) / cfg.batch_size))
+
+
 def estimate(stages: list[Stage], times: dict[str, float]) -> tuple[dict[str, float], int]:
     """Every stage's time: recorded, or the mean of its most alike recorded group; and how many were estimated.
 
@@ -63,7 +82,7 @@ def estimate(stages: list[Stage], times: dict[str, float]) -> tuple[dict[str, fl
     for s in stages:
         if s.id in times:
             for g in _groups(s):
-                by_group.setdefault(g, []).append(times[s.id])
+                by_group.setdefault(g, []).append(times[s.id] / _work(s))
     out, estimated = {}, 0
     for s in stages:
         if s.id in times:
@@ -71,7 +90,7 @@ def estimate(stages: list[Stage], times: dict[str, float]) -> tuple[dict[str, fl
             continue
         group = next((g for g in _groups(s) if g in by_group), None)
         if group is not None:
-            out[s.id] = statistics.fmean(by_group[group])
+            out[s.id] = statistics.fmean(by_group[group]) * _work(s)
             estimated += 1
     return out, estimated
 
