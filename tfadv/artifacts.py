@@ -120,15 +120,23 @@ def cached(path, compute: Callable[[], T], save: Callable[[T, Path], object],
     finished result; one that cannot be read (damaged outside this package)
     is computed again.
     """
+    value = read_cached(path, load, force=force)
+    if value is None:
+        value = compute()
+        save(value, path)
+    return value
+
+
+def read_cached(path, load: Callable[[Path], T], *, force: bool = False) -> T | None:
+    """The finished result at ``path``; None when it is missing, ``force`` is set, or it cannot be read
+    (damaged outside this package: warned, to be computed again)."""
     path = Path(path)
     if path.exists() and not force:
         try:
             return load(path)
         except Exception as e:  # a damaged file of any kind: make it again
             logger.warning("Could not read %s (%s); computing it again.", path, e)
-    value = compute()
-    save(value, path)
-    return value
+    return None
 
 
 def save_arrays(arrays: dict, path) -> Path:

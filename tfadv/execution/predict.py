@@ -53,22 +53,22 @@ def _groups(stage: Stage) -> list[tuple]:
 
 
 def _trains(config: str) -> bool:
+    cfg = _train_config(config)
+    return cfg is None or cfg.trained  # a configuration this version does not know: taken as training
+
+
+def _train_config(config: str):
     try:
-        return get_train_config(config).trained
-    except ValueError:  # a configuration this version does not know: treat it as training
-        return True
+        return get_train_config(config)
+    except ValueError:
+        return None
 
 
 def _work(stage: Stage) -> float:
     """What a stage's time is taken to scale with within its group: a train stage's optimizer steps
     (epochs x batches of the training images it uses), else 1."""
-    if stage.kind != "train":
-        return 1.0
-    try:
-        cfg = get_train_config(stage.model.config)
-    except ValueError:
-        return 1.0
-    if not cfg.trained:
+    cfg = _train_config(stage.model.config) if stage.kind == "train" else None
+    if cfg is None or not cfg.trained:
         return 1.0
     return float(cfg.epochs * math.ceil((cfg.train_examples or TRAIN_IMAGES) / cfg.batch_size))
 

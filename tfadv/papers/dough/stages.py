@@ -12,7 +12,6 @@ models, so they are measured here too.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from pathlib import Path
 from typing import Callable
 
@@ -29,8 +28,6 @@ from tfadv.papers.dough.plan import (
 from tfadv.papers.dough.summary import (
     STATS, ClassifierResult, DoughSummary, ModelRecord, PatternKey, Transfer)
 from tfadv.training import train_model
-
-logger = logging.getLogger(__name__)
 
 
 def start_bank(cfg: DoughConfig, source=None, dataset: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -148,13 +145,8 @@ def evolve_bank_rules(ctx: RunContext, cfg: DoughConfig, entry: ModelEntry,
     rules = bank_rules(cfg, entry)
     fingerprint = ctx.models.fingerprint(key)
     paths = {stop: bank_path(ctx.output_dir, cfg, entry, dataset, stop, kappa, fingerprint) for stop, kappa in rules}
-    results = {}
-    for stop, path in paths.items():
-        if path.exists() and not ctx.stale(path):
-            try:
-                results[stop] = EvolutionResult.load(path)
-            except Exception as e:  # a damaged file of any kind: make it again
-                logger.warning("Could not read %s (%s); computing it again.", path, e)
+    results = {stop: found for stop, path in paths.items()
+               if (found := artifacts.read_cached(path, EvolutionResult.load, force=ctx.stale(path))) is not None}
     missing = [(stop, kappa) for stop, kappa in rules if stop not in results]
     if missing:
         starts, _ = start_bank(cfg, ctx.source, dataset)
