@@ -48,6 +48,20 @@ def test_cnn_training_is_deterministic(tiny_splits):
     assert all(np.array_equal(p, q) for p, q in zip(a.get_weights(), b.get_weights()))
 
 
+@pytest.mark.parametrize("name, config", [
+    ("mlp_shallow_sigmoid", TrainConfig("c", optimizer="sgd", learning_rate=3.0, batch_size=10, epochs=2, loss="mse")),
+    ("mlp_deep_sigmoid", TrainConfig("a", batch_size=32, epochs=2, schedule="cosine")),
+])
+def test_steps_grouped_per_call_give_the_same_weights_as_one_step_per_call(tiny_splits, monkeypatch, name, config):
+    monkeypatch.setattr(train, "STEPS_PER_EXECUTION", 1)
+    one, _ = _train(name, tiny_splits, seed=4, config=config)
+    monkeypatch.setattr(train, "STEPS_PER_EXECUTION", 7)  # does not divide an epoch's steps: a shorter last call
+    grouped, meta = _train(name, tiny_splits, seed=4, config=config)
+    assert (one.steps_per_execution, grouped.steps_per_execution) == (1, 7)
+    assert meta["steps"] % 7 != 0
+    assert all(np.array_equal(p, q) for p, q in zip(one.get_weights(), grouped.get_weights()))
+
+
 def test_untrained_control_keeps_initial_weights(tiny_splits):
     from tfadv.models import build_model
 

@@ -25,6 +25,10 @@ from tfadv.models import accuracy_floor, build_model, get_spec, predict, to_mode
 from tfadv.provenance import package_versions
 
 FORMAT_VERSION = 1
+# Optimizer steps Keras runs per call of its compiled training function: with batches of 10 (the
+# `classic` reading) one call per step is mostly call overhead. The weights are the same bit for bit
+# as one step per call (tests/test_train.py); PyTorch's trainer allows only 1.
+STEPS_PER_EXECUTION = 100
 _ATTR = "tfadv."
 _ATTRS_JSON = ("config", "versions", "data_sha256")
 
@@ -35,7 +39,7 @@ class ModelFileError(ValueError):
     """A model file is missing, truncated, or was not written by tfadv."""
 
 
-def _compile(model: keras.Model, loss: str, config: TrainConfig, steps: int) -> None:
+def _compile(model: keras.Model, loss: str, config: TrainConfig, steps: int, steps_per_epoch: int) -> None:
     rate = config.learning_rate
     if config.schedule == "cosine":
         rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=max(steps, 1))
@@ -48,7 +52,8 @@ def _compile(model: keras.Model, loss: str, config: TrainConfig, steps: int) -> 
         "binary_crossentropy": "binary_crossentropy",
         "crossentropy": "sparse_categorical_crossentropy",
     }[loss]
-    model.compile(optimizer=optimizer, loss=keras_loss)
+    per_call = 1 if keras.backend.backend() == "torch" else max(1, min(STEPS_PER_EXECUTION, steps_per_epoch))
+    model.compile(optimizer=optimizer, loss=keras_loss, steps_per_execution=per_call)
 
 
 def _targets(labels: np.ndarray, loss: str) -> np.ndarray:
@@ -94,9 +99,10 @@ def train_model(
     x_train, y_train = x_train[:config.train_examples], y_train[:config.train_examples]
     set_random_seed(seed)  # without importing TensorFlow on other backends
     model = build_model(model_name, seed)
-    steps = config.epochs * int(np.ceil(len(x_train) / config.batch_size))
+    steps_per_epoch = int(np.ceil(len(x_train) / config.batch_size))
+    steps = config.epochs * steps_per_epoch
     loss = config.loss or spec.loss
-    _compile(model, loss, config, steps)
+    _compile(model, loss, config, steps, steps_per_epoch)
     labels = np.asarray(y_train)
     if config.shuffle_labels:
         labels = np.random.default_rng([seed, 1]).permutation(labels)
