@@ -153,6 +153,15 @@ def test_help_lists_every_flag_with_its_default(entry, tmp_path):
     assert not os.listdir(tmp_path)
 
 
+@pytest.mark.parametrize("entry", ["reproduce", "train", "script"])
+@pytest.mark.parametrize("flag", ["--help", "--no_such_flag"])
+def test_help_and_flag_errors_load_no_framework(entry, flag, tmp_path):
+    result = run(["-X", "importtime", *HELP[entry][0], flag], tmp_path)
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert "tfadv.flags" in imported  # the import record is really there
+    assert not {m for m in imported if m.split(".")[0] in ("keras", "tensorflow", "jax", "torch")}
+
+
 def test_main_configuration_is_what_the_protocol_trains():
     expected = {("mlp_shallow_sigmoid", "mnist"): "long", ("mlp_deep_sigmoid", "mnist"): "long_cosine",
                 ("mlp_shallow_relu", "mnist"): "long_cosine", ("mlp_deep_relu", "mnist"): "long_cosine",

@@ -6,16 +6,20 @@ attack can read the pre-activation of the output units (``logit`` loss).
 MLPs take flat 784-vectors, CNNs 28x28x1 images (``to_model_input`` reshapes).
 The CNNs use "same" padding, so every pixel feeds the same number of
 convolution windows (the protocol is silent; BUILD_NOTES.md gives the
-measured reason).
+measured reason). Keras is imported by the functions that build or call a
+model, so the zoo's names and floors load without a framework (the command
+line's flags are defined before a backend is chosen).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import keras
 import numpy as np
+
+if TYPE_CHECKING:
+    import keras
 
 IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10
@@ -42,6 +46,8 @@ class ModelSpec:
 
 
 def _dense(units, activation, name, seed):
+    import keras
+
     return keras.layers.Dense(
         units,
         activation=activation,
@@ -52,11 +58,15 @@ def _dense(units, activation, name, seed):
 
 
 def _head(x, output_activation, seed):
+    import keras
+
     logits = _dense(NUM_CLASSES, None, "logits", seed)(x)
     return keras.layers.Activation(output_activation, name="output")(logits)
 
 
 def _mlp(name, hidden, activation, output_activation, seed):
+    import keras
+
     inputs = keras.Input(shape=(IMAGE_SHAPE[0] * IMAGE_SHAPE[1],), name="pixels")
     x = inputs
     for i, units in enumerate(hidden, start=1):
@@ -66,6 +76,8 @@ def _mlp(name, hidden, activation, output_activation, seed):
 
 
 def _cnn(name, activation, seed):
+    import keras
+
     inputs = keras.Input(shape=IMAGE_SHAPE + (1,), name="image")
     x = inputs
     for i, filters in enumerate((16, 32), start=1):
@@ -168,6 +180,8 @@ def predict(model: keras.Model, images: np.ndarray, batch_size: int = 2000) -> n
     Calls the model directly rather than ``model.predict``, which builds a
     tf.data pipeline per call: much slower for the many small calls here.
     """
+    import keras
+
     x = to_model_input(images, model)
     parts = [keras.ops.convert_to_numpy(model(x[i:i + batch_size], training=False))  # detached, on the host
              for i in range(0, len(x), batch_size)]

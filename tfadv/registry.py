@@ -1,16 +1,18 @@
 """The registered papers: what ``python -m tfadv.reproduce`` runs, in order.
 
 Each paper lives in its own package under ``tfadv/papers/`` and defines one
-``tfadv.paper.Paper``; adding a paper means adding its package and listing it here.
+``tfadv.paper.Paper`` in ``<id>/paper.py``; adding a paper means adding its
+package and listing its id in ``tfadv.papers.IDS``.
 """
 
 from __future__ import annotations
 
-from tfadv.paper import Item, Paper
-from tfadv.papers.dough.paper import PAPER as DOUGH
-from tfadv.papers.eyes.paper import PAPER as EYES
+import importlib
 
-PAPERS: tuple[Paper, ...] = (EYES, DOUGH)
+from tfadv.paper import Item, Paper
+from tfadv.papers import IDS
+
+PAPERS: tuple[Paper, ...] = tuple(importlib.import_module(f"tfadv.papers.{i}.paper").PAPER for i in IDS)
 
 
 def paper(paper_id: str) -> Paper:

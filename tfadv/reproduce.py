@@ -31,10 +31,10 @@ RUN_ONLY = ("paper", "only", "check", "force", "executor", "ray_address", "dry_r
 
 
 def _define_flags() -> None:
-    from tfadv.registry import PAPERS
+    from tfadv.papers import IDS  # not tfadv.registry: --help and flag errors need no Keras
 
     flags.define_run_flags()
-    absl_flags.DEFINE_enum("paper", None, [p.id for p in PAPERS], "Only this paper (default: every paper).")
+    absl_flags.DEFINE_enum("paper", None, list(IDS), "Only this paper (default: every paper).")
     absl_flags.DEFINE_list("only", None, "Only these figure/table ids (comma-separated; not with --paper).")
     absl_flags.DEFINE_string("check", None, "A reference output folder (e.g. paper/reference): rerun at its "
                              "preset and compare claims; exits with status 1 when a verdict changes.")
@@ -200,7 +200,7 @@ def _main(argv) -> None:
 
 
 def main() -> None:
-    flags.before_frameworks_load()  # the flag definitions import Keras
+    flags.before_frameworks_load()
     _define_flags()
     flags.run(_main, "tfadv.reproduce")
 
