@@ -198,6 +198,7 @@ def test_an_interrupted_runs_stage_times_reach_the_dry_run(tmp_path):
     assert f"{len(stages)} recorded" in text and journal.NAME in text and "No prediction" not in text
     work = sum(1.0 + n % 3 for n in range(len(stages)))
     assert f"  {1:>7}  {format_seconds(work):>9}" in text  # one worker: the sum of the journalled times
+    assert f"Already made in {tmp_path}: {len(stages)} of {len(stages)} stages; the work left there 0s." in text
     assert "as fast as the runs that recorded it (serial, 1 worker)" in text
 
 
@@ -217,6 +218,17 @@ def test_list_scheduling_and_its_bounds():
     times = {"train:0": 10.0, "attack:0": 2.0}  # the rest estimated from alike stages
     est, n = predict.estimate(stages, times)
     assert n == 6 and est["train:1"] == 10.0 and est["attack:5"] == 2.0
+
+
+def test_resuming_a_folder_costs_only_the_stages_it_has_not_made():
+    trains = [graph.Stage(f"train:{n}", "train", "eyes", _key(n)) for n in range(2)]
+    attacks = [graph.Stage(f"attack:{n}", "attack", "eyes", _key(n % 2), (f"train:{n % 2}",)) for n in range(6)]
+    times = {"train:0": 10.0, "train:1": 1.0, **{f"attack:{n}": 2.0 for n in range(6)}}
+    manifest = {"runs": [{"stages": {sid: {"s": t, "ran": True} for sid, t in times.items()}, "driver_s": 5.0}]}
+    p = predict.predictions(trains + attacks, manifest, workers=(1, 100), done={"train:0", "attack:0", "attack:2"})
+    assert p["left_work_s"] == 1.0 + 4 * 2.0
+    # (workers, whole run, its lower bound, resuming); each + the driver's 5 s
+    assert p["rows"] == [(1, 23 + 5, 23 + 5, 9 + 5), (100, 12 + 5, 12 + 5, 3 + 5)]
 
 
 def test_an_untrained_control_is_estimated_by_other_controls_not_by_its_trained_architecture():

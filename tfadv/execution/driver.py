@@ -133,7 +133,7 @@ def dry_run(papers: list[Paper], preset, output_dir) -> list[str]:
     path = Path(output_dir) / "manifest.json"
     times, runs, journal_runs, from_files = recorded_times(stages, output_dir, preset.name)
     manifest = {"runs": runs + [{"stages": {sid: {"s": s, "ran": True} for sid, s in times.items()}}]}
-    p = predict.predictions(stages, manifest)
+    p = predict.predictions(stages, manifest, done=set(times))
     described = graph.describe(stages)
     lines = [f"Stage graph of preset {preset.name} ({', '.join(x.id for x in papers)}), {described[0]}"] + described[1:]
     lines.append(f"Stage times: {p['recorded']} recorded ({source(path, runs, journal_runs)}"
@@ -146,11 +146,15 @@ def dry_run(papers: list[Paper], preset, output_dir) -> list[str]:
     driver = p["driver_s"]
     lines.append(f"Work {format_seconds(p['work_s'])}, critical path {format_seconds(p['critical_path_s'])}; "
                  f"driver after the stages {format_seconds(driver) if driver is not None else 'not recorded (0)'}.")
+    made = len([s for s in stages if s.id in times])
+    lines.append(f"Already made in {output_dir}: {made} of {len(stages)} stages; the work left there "
+                 f"{format_seconds(p['left_work_s'])}.")
     lines.append("Predicted wall time (list scheduling, longest remaining chain first; + driver; Ray's start-up "
-                 "not included):")
-    lines.append(f"  {'workers':>7}  {'predicted':>9}  {'lower bound':>11}")
-    for n, predicted, bound in p["rows"]:
-        lines.append(f"  {n:>7}  {format_seconds(predicted):>9}  {format_seconds(bound):>11}")
+                 "not included), of a whole run and of resuming this one:")
+    lines.append(f"  {'workers':>7}  {'predicted':>9}  {'lower bound':>11}  {'resuming':>9}")
+    for n, predicted, bound, left in p["rows"]:
+        lines.append(f"  {n:>7}  {format_seconds(predicted):>9}  {format_seconds(bound):>11}  "
+                     f"{format_seconds(left):>9}")
     lines.append(f"Each worker is taken to run a stage as fast as the runs that recorded it ({recorders(runs)}). "
                  "Workers that share one machine's cores run slower, so there the prediction for more workers "
                  "than those runs had is optimistic.")

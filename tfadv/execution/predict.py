@@ -134,14 +134,15 @@ def schedule(stages: list[Stage], cost: dict[str, float], workers: int) -> float
     return now
 
 
-def predictions(stages: list[Stage], manifest: dict | None, workers=WORKERS) -> dict:
+def predictions(stages: list[Stage], manifest: dict | None, workers=WORKERS, done=frozenset()) -> dict:
     """What ``--dry_run`` prints: the predicted wall time per worker count, and what it rests on.
 
     Returns a dict with ``recorded`` and ``estimated`` (stage counts),
     ``unknown`` (stages with no estimate), ``driver_s``, ``work_s`` (sum of
     stage times), ``critical_path_s`` and ``rows``: ``(workers, predicted_s,
-    lower_bound_s)``, both including the driver's time (None when stages are
-    unknown).
+    lower_bound_s, left_s)``, each including the driver's time; ``left_s`` is
+    the wall time of resuming, the stages in ``done`` (already made in the
+    output folder) costing nothing. ``rows`` is empty when stages are unknown.
     """
     times, driver = recorded(manifest)
     cost, estimated = estimate(stages, times)
@@ -153,6 +154,9 @@ def predictions(stages: list[Stage], manifest: dict | None, workers=WORKERS) -> 
     tail = driver or 0.0
     path = max(critical_path(stages, cost).values(), default=0.0)
     out.update(work_s=sum(cost.values()), critical_path_s=path)
+    left = {sid: 0.0 if sid in done else c for sid, c in cost.items()}
+    out["left_work_s"] = sum(left.values())
     for n in workers:
-        out["rows"].append((n, schedule(stages, cost, n) + tail, max(path, out["work_s"] / n) + tail))
+        out["rows"].append((n, schedule(stages, cost, n) + tail, max(path, out["work_s"] / n) + tail,
+                            schedule(stages, left, n) + tail))
     return out
