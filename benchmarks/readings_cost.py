@@ -23,7 +23,9 @@ Each stage's time is the folder's record (``stage_times.jsonl``,
 The shared stages' extra cost needs a measurement: ``--sample=N`` runs N
 shared families with recorded times, each as the protocol's search alone and
 with the readings' rules, in a temporary folder on the same model files, and
-takes the mean ratio of the two for all shared stages. The figures go to
+takes the ratio of their summed times for all shared stages. Each run pays
+its engine's compilation (a second or two; small against a paper-scale
+family, most of a quick one's). The figures go to
 ``<output_dir>/benchmarks/readings_cost.json``. Run it on a quiet machine:
 the sample's times are only comparable when nothing else shares the cores.
 """
@@ -107,13 +109,12 @@ def sample_ratio(stages, protocol, kinds, times, n: int, seed: int) -> tuple[flo
         for sid in chosen:
             seconds = {}
             for name, stage in (("protocol", by_family[DIGEST.sub("", sid)]), ("with readings", full[sid])):
-                out = Path(folder) / name.replace(" ", "_")
-                (out / "models").mkdir(parents=True, exist_ok=True)
-                model = Path(FLAGS.output_dir) / "models" / stage.model.filename
-                link = out / "models" / stage.model.filename
-                if not link.exists():
-                    link.symlink_to(model.resolve())
-                ctx = RunContext(out, get_preset(FLAGS.preset), data_source(), progress=False)
+                ctx = RunContext(Path(folder) / name.replace(" ", "_"), get_preset(FLAGS.preset), data_source(),
+                                 progress=False)
+                link = ctx.output_dir / "models" / stage.model.filename
+                if not link.exists():  # the run's own model, not one trained again
+                    link.parent.mkdir(exist_ok=True)
+                    link.symlink_to((Path(FLAGS.output_dir) / "models" / stage.model.filename).resolve())
                 start = time.perf_counter()
                 run_stage(stage, ctx)
                 seconds[name] = time.perf_counter() - start
