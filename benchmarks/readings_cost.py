@@ -47,11 +47,15 @@ from tfadv.flags import run as run_entry_point
 PROGRAM = "readings_cost.py"
 DIGEST = re.compile(r"__[0-9a-f]{12}$")  # the settings hash that ends a paper A unit's name
 
-define_run_flags()  # --output_dir (the run's folder: its stage times are read), --preset, the data flags
-flags.DEFINE_integer("sample", 0, "Shared paper A families to run again, alone and with the readings' stop rules "
-                     "(0: none, and the shared stages' extra cost is not estimated).", lower_bound=0)
-flags.DEFINE_integer("seed", 0, "Seed of the sample's choice.")
 FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    """The command's flags (defined when it runs, so tests can import its functions)."""
+    define_run_flags()  # --output_dir (the run's folder: its stage times are read), --preset, the data flags
+    flags.DEFINE_integer("sample", 0, "Shared paper A families to run again, alone and with the readings' stop "
+                         "rules (0: none, and the shared stages' extra cost is not estimated).", lower_bound=0)
+    flags.DEFINE_integer("seed", 0, "Seed of the sample's choice.")
 
 
 def without_readings(paper):
@@ -177,4 +181,5 @@ def main(argv):
 
 if __name__ == "__main__":
     before_frameworks_load()
+    define_flags()
     run_entry_point(main, PROGRAM)

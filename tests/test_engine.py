@@ -347,7 +347,7 @@ def test_engine_evolve_takes_evolves_arguments():
     assert [(p.name, p.kind, p.default) for p in public] == [(p.name, p.kind, p.default) for p in method]
 
 
-def test_quiet_retracing_warnings_drops_only_the_programs_message():
+def test_quiet_retracing_warnings_drops_only_the_programs_and_trainers_message():
     logger = logging.getLogger("tensorflow")
     before = list(logger.filters)
     try:
@@ -357,8 +357,11 @@ def test_quiet_retracing_warnings_drops_only_the_programs_message():
         assert len(added) <= 1 and len(logger.filters) == len(before) + len(added)
         drop = logging.LogRecord("tensorflow", logging.WARNING, "", 0, "5 out of the last 5 calls to "
                                  "<function _Program.__init__.<locals>.run at 0x1> triggered tf.function retracing", (), None)
+        trainer = logging.LogRecord("tensorflow", logging.WARNING, "", 0, "6 out of the last 11 calls to <function "
+                                    "TensorFlowTrainer._make_function.<locals>.multi_step_on_iterator at 0x2> "
+                                    "triggered tf.function retracing", (), None)
         keep = logging.LogRecord("tensorflow", logging.WARNING, "", 0, "something else", (), None)
-        assert not logger.filter(drop) and logger.filter(keep)
+        assert not logger.filter(drop) and not logger.filter(trainer) and logger.filter(keep)
     finally:
         logger.filters[:] = before
 

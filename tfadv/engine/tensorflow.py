@@ -218,15 +218,19 @@ def make_backend(model: keras.Model) -> TensorFlowBackend:
 
 
 class _DropRetracingWarning(logging.Filter):
-    """Each _Program traces its own function once; TF counts them together and
-    warns of "retracing" when several programs are alive. Not a real retrace."""
+    """Each _Program traces its own function once, and so does the training function Keras makes for
+    each model it fits; TF counts them together and warns of "retracing" when several are alive. Not a
+    real retrace."""
+
+    OWN_FUNCTIONS = ("_Program.__init__.<locals>.run", "TensorFlowTrainer._make_function.<locals>")
 
     def filter(self, record):
-        return "_Program.__init__.<locals>.run" not in record.getMessage()
+        message = record.getMessage()
+        return not any(name in message for name in self.OWN_FUNCTIONS)
 
 
 def quiet_retracing_warnings() -> None:
-    """Drops TensorFlow's false "retracing" warning about engine programs (idempotent).
+    """Drops TensorFlow's false "retracing" warning about engine programs and training functions (idempotent).
 
     For entry points to call; importing the engine changes no logging.
     """
