@@ -98,7 +98,7 @@ def share(kinds: dict[str, str], cost: dict[str, float], times: dict[str, float]
 
 def sample_ratio(stages, protocol, kinds, times, n: int, seed: int) -> tuple[float, list[dict]]:
     """Runs ``n`` shared families with recorded times again, alone (the protocol's) and with the readings'
-    rules; returns the mean fraction of the latter's time the readings' rules cost, and each pair."""
+    rules; returns the fraction of the latter's summed time the readings' rules cost, and each pair."""
     from tfadv.config import get_preset
     from tfadv.context import RunContext
     from tfadv.execution.graph import run_stage
@@ -108,13 +108,13 @@ def sample_ratio(stages, protocol, kinds, times, n: int, seed: int) -> tuple[flo
     shared = sorted(s.id for s in stages if kinds[s.id] == "shared" and s.id in times)
     chosen = random.Random(seed).sample(shared, min(n, len(shared)))
     full = {s.id: s for s in stages}
+    preset, source = get_preset(FLAGS.preset), data_source()
     pairs = []
     with tempfile.TemporaryDirectory(prefix="readings_cost-") as folder:
         for sid in chosen:
             seconds = {}
             for name, stage in (("protocol", by_family[DIGEST.sub("", sid)]), ("with readings", full[sid])):
-                ctx = RunContext(Path(folder) / name.replace(" ", "_"), get_preset(FLAGS.preset), data_source(),
-                                 progress=False)
+                ctx = RunContext(Path(folder) / name.replace(" ", "_"), preset, source, progress=False)
                 link = ctx.output_dir / "models" / stage.model.filename
                 if not link.exists():  # the run's own model, not one trained again
                     link.parent.mkdir(exist_ok=True)
