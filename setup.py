@@ -18,6 +18,8 @@ setup(
     long_description=Path("README.md").read_text(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["tfadv", "tfadv.*"]),
+    # The reference runs' stage times: --dry_run's and the progress line's predictions on a fresh folder.
+    package_data={"tfadv.execution": ["reference_times.json"]},
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.16",

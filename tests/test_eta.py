@@ -72,3 +72,16 @@ def test_the_progress_line_shows_the_stage_estimate():
     assert lines[0].endswith("[0s, >=1h30m left]")
     assert lines[1].endswith("[0s, ~1h06m left]")
     assert lines[2].endswith("[0s]")
+
+
+def test_shipped_reference_times_stand_in_scaled_by_this_machines_speed():
+    """Nothing timed here yet: the shipped times; once a stage is timed at twice its shipped time, the
+    stages left are taken to cost twice theirs too."""
+    stages = _graph(models=1, attacks_per_model=3)
+    shipped = {"train:0": 100.0, **{f"attack:0:{i}": 10.0 for i in range(3)}}
+    eta = StageEta(stages, reference=shipped)
+    assert eta() == (pytest.approx(130.0), True)
+    eta.finished("train:0", {"s": 200.0, "ran": True})
+    assert eta() == (pytest.approx(3 * 20.0), True)
+    eta.finished("attack:0:0", {"s": 10.0, "ran": True})  # now 210 s against 110 s shipped
+    assert eta() == (pytest.approx(2 * 10.0 * 210 / 110), True)

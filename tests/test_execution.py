@@ -22,7 +22,7 @@ import pytest
 
 from tfadv.config import get_preset
 from tfadv.context import RunContext
-from tfadv.execution import driver, graph, journal, predict
+from tfadv.execution import driver, graph, journal, predict, reference_times
 from tfadv.execution.ray_executor import RayMissingError, check_installed
 from tfadv.keys import ModelKey
 from tfadv.pipeline import Pipeline
@@ -200,6 +200,30 @@ def test_an_interrupted_runs_stage_times_reach_the_dry_run(tmp_path):
     assert f"  {1:>7}  {format_seconds(work):>9}" in text  # one worker: the sum of the journalled times
     assert f"Already made in {tmp_path}: {len(stages)} of {len(stages)} stages; the work left there 0s." in text
     assert "as fast as the runs that recorded it (serial, 1 worker)" in text
+
+
+def test_a_fresh_folder_is_predicted_from_the_shipped_reference_times(tmp_path, monkeypatch):
+    """No stage timed here: the shipped times as recorded; with stages timed here at twice their shipped
+    time, the others are predicted at twice theirs."""
+    stages = graph.build(list(PAPERS), TINY)
+    shipped = tmp_path / "shipped.json"
+    monkeypatch.setattr(reference_times, "PATH", shipped)
+    times = {s.id: 1.0 + n % 3 for n, s in enumerate(stages)}
+    reference_times.write("tiny", reference_times.record(times, 10.0, "2 CPU cores", "a test"), shipped)
+    out = tmp_path / "out"
+    text = "\n".join(driver.dry_run(list(PAPERS), TINY, out))
+    assert "0 recorded here" in text and f"{len(stages)} from the reference run shipped with tfadv (2 CPU cores), " \
+        "as recorded" in text and "No prediction" not in text
+    assert f"  {1:>7}  {format_seconds(sum(times.values()) + 10.0):>9}" in text  # work + the shipped driver
+    assert "the shipped reference run: serial, 1 worker" in text and not out.exists()  # wrote nothing
+    first = stages[0].id
+    log = journal.Journal(out, run="2026-12-04T00:00:00+00:00", preset="tiny", executor="serial")
+    log.append(first, {"s": 2 * times[first], "worker": "host:1", "ran": True})
+    text = "\n".join(driver.dry_run(list(PAPERS), TINY, out))
+    assert "1 recorded here" in text
+    assert "scaled by 2.00 (this machine's time over theirs on 1 stage timed in both)" in text
+    assert f"  {1:>7}  {format_seconds(2 * (sum(times.values()) + 10.0)):>9}" in text
+    assert f"the work left there {format_seconds(2 * (sum(times.values()) - times[first]))}" in text
 
 
 def _key(n):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tfadv import artifacts
 from tfadv.context import RunContext
-from tfadv.execution import graph, journal, predict
+from tfadv.execution import graph, journal, predict, reference_times
 from tfadv.execution.eta import StageEta
 from tfadv.paper import Paper
 from tfadv.progress import format_seconds
@@ -34,7 +34,8 @@ def execute(ctx: RunContext, papers: list[Paper], executor: str = "serial", *, r
     run = started or datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     log = journal.Journal(ctx.output_dir, run=run, preset=ctx.preset.name, executor=executor).append
     times = recorded_times(stages, ctx.output_dir, ctx.preset.name)[0]
-    eta = StageEta(stages, times, cached=set() if ctx.force else set(times))
+    eta = StageEta(stages, times, cached=set() if ctx.force else set(times),
+                   reference=reference_times.load(ctx.preset.name)["stages"])
     begin = time.perf_counter()
     if executor == "serial":
         from tfadv.execution import serial
@@ -126,19 +127,28 @@ def dry_run(papers: list[Paper], preset, output_dir) -> list[str]:
 
     Stage times come from the runs at this preset in ``output_dir/manifest.json``
     and, for runs that were interrupted, ``stage_times.jsonl``; else, for train
-    stages, from the model files' recorded training time; the rest are
-    estimated (``tfadv.execution.predict``).
+    stages, from the model files' recorded training time; else from the
+    reference run shipped with tfadv, scaled by this machine's speed
+    (``reference_times``); the rest are estimated (``tfadv.execution.predict``).
     """
     stages = graph.build(papers, preset)
     path = Path(output_dir) / "manifest.json"
     times, runs, journal_runs, from_files = recorded_times(stages, output_dir, preset.name)
-    manifest = {"runs": runs + [{"stages": {sid: {"s": s, "ran": True} for sid, s in times.items()}}]}
+    shipped = reference_times.load(preset.name)
+    factor, common = reference_times.speed(shipped["stages"], times)
+    merged = reference_times.calibrated(shipped["stages"], times)
+    ids = {s.id for s in stages}
+    from_reference = len([sid for sid in merged if sid in ids and sid not in times])
+    fallback = [] if shipped["driver_s"] is None else [{"driver_s": shipped["driver_s"] * factor}]  # runs' win
+    manifest = {"runs": fallback + runs + [{"stages": {sid: {"s": s, "ran": True} for sid, s in merged.items()}}]}
     p = predict.predictions(stages, manifest, done=set(times))
     described = graph.describe(stages)
     lines = [f"Stage graph of preset {preset.name} ({', '.join(x.id for x in papers)}), {described[0]}"] + described[1:]
-    lines.append(f"Stage times: {p['recorded']} recorded ({source(path, runs, journal_runs)}"
-                 f"{'; model files' if from_files else ''}), {p['estimated']} estimated from alike stages "
-                 f"(same kind, paper, architecture, configuration), {p['unknown']} unknown.")
+    here = p["recorded"] - from_reference
+    lines.append(f"Stage times: {here} recorded here ({source(path, runs, journal_runs)}"
+                 f"{'; model files' if from_files else ''}), {from_reference} from the reference run shipped with "
+                 f"tfadv{scaling(shipped, factor, common, from_reference)}, {p['estimated']} estimated from alike "
+                 f"stages (same kind, paper, architecture, configuration), {p['unknown']} unknown.")
     if p["unknown"]:
         lines.append("No prediction: some stage kinds have no recorded time here. Run once (any executor, any "
                      "part of it) with this --output_dir, then --dry_run again.")
@@ -155,7 +165,21 @@ def dry_run(papers: list[Paper], preset, output_dir) -> list[str]:
     for n, predicted, bound, left in p["rows"]:
         lines.append(f"  {n:>7}  {format_seconds(predicted):>9}  {format_seconds(bound):>11}  "
                      f"{format_seconds(left):>9}")
-    lines.append(f"Each worker is taken to run a stage as fast as the runs that recorded it ({recorders(runs)}). "
+    recorded_by = recorders(runs) if here else ""
+    if from_reference:
+        recorded_by = "; ".join(x for x in (recorded_by, "the shipped reference run: serial, 1 worker") if x)
+    lines.append(f"Each worker is taken to run a stage as fast as the runs that recorded it ({recorded_by}). "
                  "Workers that share one machine's cores run slower, so there the prediction for more workers "
                  "than those runs had is optimistic.")
     return lines
+
+
+def scaling(shipped: dict, factor: float, common: int, used: int) -> str:
+    """How the shipped reference times were scaled to this machine, in words ("" when none was used)."""
+    if not used:
+        return ""
+    where = f" ({shipped['machine']})" if shipped.get("machine") else ""
+    if not common:
+        return f"{where}, as recorded (nothing timed here to scale them by)"
+    stages = f"{common} stage{'s' if common > 1 else ''}"
+    return f"{where}, scaled by {factor:.2f} (this machine's time over theirs on {stages} timed in both)"
