@@ -21,9 +21,12 @@ is
 Each stage's time is the folder's record (``stage_times.jsonl``,
 ``manifest.json``), else estimated from alike stages (``tfadv.execution.predict``).
 The shared stages' extra cost needs a measurement: ``--sample=N`` runs N
-shared families with recorded times, each as the protocol's search alone and
-with the readings' rules, in a temporary folder on the same model files, and
-takes the ratio of their summed times for all shared stages. Each run pays
+shared families with recorded times of each net (architecture and training
+configuration: the readings' rules cost a trained net's quick searches and an
+untrained control's hopeless ones very differently), each as the protocol's
+search alone and with the readings' rules, in a temporary folder on the same
+model files; each net's shared stages take the ratio of its sample's summed
+times. Each run pays
 its engine's compilation (a second or two; small against a paper-scale
 family, most of a quick one's). The figures go to
 ``<output_dir>/benchmarks/readings_cost.json``. Run it on a quiet machine:
@@ -53,8 +56,9 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
     """The command's flags (defined when it runs, so tests can import its functions)."""
     define_run_flags()  # --output_dir (the run's folder: its stage times are read), --preset, the data flags
-    flags.DEFINE_integer("sample", 0, "Shared paper A families to run again, alone and with the readings' stop "
-                         "rules (0: none, and the shared stages' extra cost is not estimated).", lower_bound=0)
+    flags.DEFINE_integer("sample", 0, "Shared paper A families of each net to run again, alone and with the "
+                         "readings' stop rules (0: none, and the shared stages' extra cost is not estimated).",
+                         lower_bound=0)
     flags.DEFINE_integer("seed", 0, "Seed of the sample's choice.")
 
 
@@ -80,34 +84,47 @@ def classify(stages, protocol) -> dict[str, str]:
     return out
 
 
-def share(kinds: dict[str, str], cost: dict[str, float], times: dict[str, float], extra: float | None) -> dict:
-    """Work per kind of stage, and the readings' part: their own stages plus ``extra`` (the fraction of a
-    shared stage's time its readings' rules cost; None when not measured)."""
+def net(stage) -> tuple[str, str]:
+    """The group a shared stage's extra cost is measured in: its architecture and training configuration."""
+    return stage.model.model, stage.model.config
+
+
+def share(kinds: dict[str, str], cost: dict[str, float], times: dict[str, float],
+          extra: dict[str, float] | None) -> dict:
+    """Work per kind of stage, and the readings' part: their own stages plus, for each shared stage, the
+    fraction ``extra[stage id]`` of its time that its readings' rules cost (None when not measured)."""
     out = {}
     for kind in ("protocol", "shared", "readings"):
         ids = [sid for sid, k in kinds.items() if k == kind]
         out[kind] = {"stages": len(ids), "recorded": sum(sid in times for sid in ids),
                      "work_s": sum(cost[sid] for sid in ids)}
     if extra is not None:
-        added = out["readings"]["work_s"] + extra * out["shared"]["work_s"]
-        base = out["protocol"]["work_s"] + (1 - extra) * out["shared"]["work_s"]
+        shared = [sid for sid, k in kinds.items() if k == "shared"]
+        added_shared = sum(extra[sid] * cost[sid] for sid in shared)
+        added = out["readings"]["work_s"] + added_shared
+        base = out["protocol"]["work_s"] + out["shared"]["work_s"] - added_shared
         out["readings_added_s"], out["protocol_alone_s"] = added, base
         out["readings_added_fraction"] = added / base if base else None
     return out
 
 
-def sample_ratio(stages, protocol, kinds, times, n: int, seed: int) -> tuple[float, list[dict]]:
-    """Runs ``n`` shared families with recorded times again, alone (the protocol's) and with the readings'
-    rules; returns the fraction of the latter's summed time the readings' rules cost, and each pair."""
+def sample_ratio(stages, protocol, kinds, times, n: int, seed: int) -> tuple[dict[str, float], list[dict]]:
+    """Runs ``n`` shared families of each net (``net``) with recorded times again, alone (the protocol's) and
+    with the readings' rules; returns, per shared stage id, the fraction of its time the readings' rules
+    cost (its net's sample's, else the whole sample's), and each pair."""
     from tfadv.config import get_preset
     from tfadv.context import RunContext
     from tfadv.execution.graph import run_stage
     from tfadv.flags import data_source
 
     by_family = {DIGEST.sub("", s.id): s for s in protocol if s.kind == "attack"}
-    shared = sorted(s.id for s in stages if kinds[s.id] == "shared" and s.id in times)
-    chosen = random.Random(seed).sample(shared, min(n, len(shared)))
     full = {s.id: s for s in stages}
+    shared = sorted(s.id for s in stages if kinds[s.id] == "shared")
+    groups = sorted({net(full[sid]) for sid in shared})
+    rng, chosen = random.Random(seed), []
+    for g in groups:
+        timed = [sid for sid in shared if net(full[sid]) == g and sid in times]
+        chosen += rng.sample(timed, min(n, len(timed)))
     preset, source = get_preset(FLAGS.preset), data_source()
     pairs = []
     with tempfile.TemporaryDirectory(prefix="readings_cost-") as folder:
@@ -122,12 +139,22 @@ def sample_ratio(stages, protocol, kinds, times, n: int, seed: int) -> tuple[flo
                 start = time.perf_counter()
                 run_stage(stage, ctx)
                 seconds[name] = time.perf_counter() - start
-            pairs.append({"stage": sid, "recorded_s": times[sid], **seconds})
+            pairs.append({"stage": sid, "net": "/".join(net(full[sid])), "recorded_s": times[sid], **seconds})
             print(f"  {sid}: alone {seconds['protocol']:.1f} s, with the readings' rules "
                   f"{seconds['with readings']:.1f} s (recorded {times[sid]:.1f} s)", flush=True)
-    alone = sum(p["protocol"] for p in pairs)
-    both = sum(p["with readings"] for p in pairs)
-    return (1 - alone / both if both else 0.0), pairs
+    return per_stage_extra(pairs, {sid: "/".join(net(full[sid])) for sid in shared}), pairs
+
+
+def per_stage_extra(pairs: list[dict], net_of: dict[str, str]) -> dict[str, float]:
+    """Shared stage id -> the fraction of its time the readings' rules cost: ``1 - alone / with readings``
+    summed over its net's pairs, else over every pair (0 without pairs)."""
+    def fraction(ps):
+        both = sum(p["with readings"] for p in ps)
+        return 1 - sum(p["protocol"] for p in ps) / both if both else 0.0
+
+    overall = fraction(pairs)
+    by_net = {n: fraction([p for p in pairs if p["net"] == n]) for n in {p["net"] for p in pairs}}
+    return {sid: by_net.get(n, overall) for sid, n in net_of.items()}
 
 
 def main(argv):
@@ -153,7 +180,8 @@ def main(argv):
     kinds = classify(stages, protocol)
     extra, pairs = (None, [])
     if FLAGS.sample:
-        print(f"Running {FLAGS.sample} shared paper A families again (alone, then with the readings' rules):")
+        print(f"Running {FLAGS.sample} shared paper A families of each net again (alone, then with the readings' "
+              "rules):")
         extra, pairs = sample_ratio(stages, protocol, kinds, times, FLAGS.sample, FLAGS.seed)
     result = share(kinds, cost, times, extra)
     print(f"Stages of preset {preset.name} in {FLAGS.output_dir} ({len(times)} of {len(stages)} timed there, "
@@ -169,8 +197,11 @@ def main(argv):
     if extra is None:
         print("The shared stages' extra cost is not measured (--sample=N measures it).")
     else:
-        print(f"The readings' rules cost {extra:.0%} of a shared family's time (sample of {len(pairs)}). The "
-              f"readings add {format_seconds(result['readings_added_s'])} to the protocol's "
+        for name in sorted({p["net"] for p in pairs}):
+            ps = [p for p in pairs if p["net"] == name]
+            print(f"  the readings' rules cost {per_stage_extra(ps, {'x': name})['x']:.0%} of a shared {name} "
+                  f"family's time (sample of {len(ps)})")
+        print(f"The readings add {format_seconds(result['readings_added_s'])} to the protocol's "
               f"{format_seconds(result['protocol_alone_s'])}: {result['readings_added_fraction']:.0%} (target: at "
               "most 50%, issue 12; reported, never tuned for).")
     path = Path(FLAGS.output_dir) / "benchmarks" / "readings_cost.json"

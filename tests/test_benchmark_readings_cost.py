@@ -39,10 +39,23 @@ def test_every_stage_is_the_protocols_the_readings_or_shared_between_them():
 
 
 def test_the_readings_share_counts_their_own_stages_and_their_part_of_shared_ones():
-    kinds = {"a": "protocol", "b": "shared", "c": "readings", "d": "readings"}
-    cost = {"a": 10.0, "b": 4.0, "c": 3.0, "d": 1.0}
-    out = readings_cost.share(kinds, cost, times={"a": 10.0, "c": 3.0}, extra=0.25)
+    kinds = {"a": "protocol", "b": "shared", "e": "shared", "c": "readings", "d": "readings"}
+    cost = {"a": 10.0, "b": 4.0, "e": 2.0, "c": 3.0, "d": 1.0}
+    out = readings_cost.share(kinds, cost, times={"a": 10.0, "c": 3.0}, extra={"b": 0.25, "e": 0.5})
     assert out["readings"] == {"stages": 2, "recorded": 1, "work_s": 4.0}
-    assert out["readings_added_s"] == 4.0 + 1.0 and out["protocol_alone_s"] == 10.0 + 3.0
-    assert out["readings_added_fraction"] == pytest.approx(5 / 13)
+    assert out["readings_added_s"] == 4.0 + 1.0 + 1.0 and out["protocol_alone_s"] == 10.0 + 3.0 + 1.0
+    assert out["readings_added_fraction"] == pytest.approx(6 / 14)
     assert "readings_added_s" not in readings_cost.share(kinds, cost, {}, extra=None)
+
+
+def test_each_net_takes_the_extra_cost_measured_on_its_own_families():
+    """A trained net's quick searches and an untrained control's hopeless ones pay for the readings' rules
+    differently; a net without a sampled family takes the whole sample's fraction."""
+    pairs = [{"net": "shallow/long", "protocol": 20.0, "with readings": 40.0},
+             {"net": "shallow/long", "protocol": 10.0, "with readings": 20.0},
+             {"net": "shallow/untrained", "protocol": 1.0, "with readings": 100.0}]
+    extra = readings_cost.per_stage_extra(pairs, {"s1": "shallow/long", "u1": "shallow/untrained",
+                                                  "d1": "deep/long_cosine"})
+    assert extra["s1"] == pytest.approx(0.5) and extra["u1"] == pytest.approx(0.99)
+    assert extra["d1"] == pytest.approx(1 - 31.0 / 160.0)
+    assert readings_cost.per_stage_extra([], {"s1": "shallow/long"}) == {"s1": 0.0}
