@@ -68,7 +68,7 @@ def make_claims_readings(claims: list[dict], out: Output) -> list[Path]:
     ax.set_yticks(np.arange(-0.5, len(ids)), minor=True)
     ax.grid(which="minor", color="white", linewidth=1.5)
     ax.tick_params(which="minor", length=0)
-    ax.set_title("Verdict of each claim under each reading (yes: reproduced, no: not reproduced, "
+    ax.set_title("Verdict of each claim under each reading\n(yes: reproduced, no: not reproduced, "
                  "\u00b7: the reading does not bear on the claim; *: not robust)", fontsize=8)
     paths = save_figure(fig, out, ITEM_ID)
     rows = tuple((cid, "yes" if robust[cid] else "no", *[v or "\u2014" for v in row]) for cid, row in zip(ids, grid))
