@@ -181,6 +181,7 @@ def test_dry_run_names_the_executors_and_workers_that_recorded_the_times():
 def test_dry_run_without_records_says_so(tmp_path):
     text = "\n".join(driver.dry_run(list(PAPERS), TINY, tmp_path))
     assert "No prediction" in text and not any(tmp_path.iterdir())  # ran nothing, wrote nothing
+    assert "none shipped with tfadv for preset tiny" in text  # the package ships times for quick and paper only
 
 
 def test_an_interrupted_runs_stage_times_reach_the_dry_run(tmp_path):

@@ -145,9 +145,11 @@ def dry_run(papers: list[Paper], preset, output_dir) -> list[str]:
     described = graph.describe(stages)
     lines = [f"Stage graph of preset {preset.name} ({', '.join(x.id for x in papers)}), {described[0]}"] + described[1:]
     here = p["recorded"] - from_reference
+    shipped_part = (f"{from_reference} from the reference run shipped with tfadv"
+                    f"{scaling(shipped, factor, common, from_reference)}" if shipped["stages"] else
+                    f"none shipped with tfadv for preset {preset.name}")
     lines.append(f"Stage times: {here} recorded here ({source(path, runs, journal_runs)}"
-                 f"{'; model files' if from_files else ''}), {from_reference} from the reference run shipped with "
-                 f"tfadv{scaling(shipped, factor, common, from_reference)}, {p['estimated']} estimated from alike "
+                 f"{'; model files' if from_files else ''}), {shipped_part}, {p['estimated']} estimated from alike "
                  f"stages (same kind, paper, architecture, configuration), {p['unknown']} unknown.")
     if p["unknown"]:
         lines.append("No prediction: some stage kinds have no recorded time here. Run once (any executor, any "
