@@ -192,6 +192,8 @@ def test_an_interrupted_runs_stage_times_reach_the_dry_run(tmp_path):
     journal.Journal(tmp_path, run="x", preset="quick", executor="serial").append(stages[0].id, {"s": 99.0, "ran": True})
     with open(tmp_path / journal.NAME, "a") as f:
         f.write('{"run": "2026-12-04T00:00:00+00:00", "preset": "tiny", "stage": "train:cut')  # killed mid-line
+    first_line = json.loads((tmp_path / journal.NAME).read_text().splitlines()[0])
+    assert first_line["ended"].endswith("+00:00") and first_line["load1"] >= 0  # when, and how busy the machine was
     runs = journal.runs(tmp_path, "tiny")
     assert len(runs) == 1 and len(runs[0]["stages"]) == len(stages) and runs[0]["executor"] == "serial"
     assert runs[0]["stages"][stages[0].id] == {"s": 1.0, "worker": "host:1", "ran": True}  # not the quick run's

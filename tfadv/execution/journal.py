@@ -6,12 +6,15 @@ times of every stage it finished. The journal keeps them: the driver (the one
 process that writes it, under either executor) appends one JSON line per
 stage that computed something, flushed to disk (a stage that only found its
 files cached says nothing of its cost, so a rerun of a filled folder writes
-nothing). ``--dry_run`` reads it beside the manifest. A line cut short by a
-kill is skipped when read.
+nothing). Each line also says when the stage ended and the machine's
+1-minute load average then (``ended``, ``load1``): a stage timed while other
+jobs shared the cores took longer than it would alone. ``--dry_run`` reads it
+beside the manifest. A line cut short by a kill is skipped when read.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 from pathlib import Path
@@ -29,7 +32,9 @@ class Journal:
     def append(self, stage_id: str, record: dict) -> None:
         if not record.get("ran"):
             return
-        line = json.dumps({**self.common, "stage": stage_id, **record}, sort_keys=True)
+        ended = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        line = json.dumps({**self.common, "stage": stage_id, **record, "ended": ended,
+                           "load1": round(os.getloadavg()[0], 2)}, sort_keys=True)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(line + "\n")
