@@ -4,8 +4,8 @@
 working folder: train, attack, analyse, draw, report, claims. ``SyntheticData`` stands in for MNIST and
 Fashion-MNIST, so CI needs no data files, and the ``tiny`` preset keeps every stage to seconds. The
 numbers mean nothing about the papers; the tests pin that every stage runs, every item and claim is
-made, caches are reused, the command prints only progress and results, and its records and ``--clean``
-work. (One run serves all of them: it is most of this file's time.)
+made, caches are reused, the command prints only progress and results, its records and ``--clean``
+work, and paper A's claimed numbers are what plain NumPy recomputes from the saved files. (One run serves all of them: it is most of this file's time.)
 """
 
 import dataclasses
@@ -19,6 +19,8 @@ import time
 import types
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 
 from command_line import listing, user_env
@@ -294,3 +296,58 @@ def test_clean_lists_then_removes_only_caches_no_chosen_preset_reads(tiny_run, t
     assert outside.read_text() == "must survive"
     assert listing(out) == kept  # claims, report, figures, tables and every used cache untouched
     assert set(os.listdir(cwd)) == {"outside.h5"}
+
+
+def _sigmoid_mlp(path: Path, x: np.ndarray) -> np.ndarray:
+    """A sigmoid MLP's outputs from its HDF5 weights, in float64 NumPy (no tfadv, no Keras)."""
+    with h5py.File(path) as h:
+        weights = h["model_weights"]
+        for name in sorted(k for k in weights if k.startswith("hidden")) + ["logits"]:
+            layer = weights[name][name]
+            x = x @ np.asarray(layer["kernel"], np.float64) + np.asarray(layer["bias"], np.float64)
+            if name != "logits":
+                x = 1 / (1 + np.exp(-x))
+    return 1 / (1 + np.exp(-x))
+
+
+def _searches(out: Path, net: str, config: str, stop: str, n_wanted: int) -> dict:
+    """(round, digit) -> the search file of a net under a stop rule (lr 100, clipped, ``n_wanted`` successes)."""
+    found = {}
+    for path in (out / "attacks" / "eyes").glob(f"{net}__{config}__s*__d*__*.npz"):
+        z = np.load(path)
+        settings = json.loads(str(z["settings"]))
+        if (settings["stop"], settings["lr"], settings["clip"], int(z["n_wanted"])) == (stop, 100.0, [0.0, 1.0],
+                                                                                         n_wanted):
+            _, _, r, d, _ = path.stem.split("__")
+            assert (int(r[1:]), int(d[1:])) not in found, f"two {stop} searches of {net} for one digit"
+            found[int(r[1:]), int(d[1:])] = z
+    return found
+
+
+@pytest.mark.parametrize("stop, reading", [("argmax", "primary"), ("confidence", "stop: confidence"),
+                                           ("budget", "stop: fixed budget")])
+def test_paper_a_numbers_recomputed_from_the_saved_files_agree_with_the_claims(tiny_run, stop, reading):
+    """A1's averaged-image confidences and A5's success rates, recomputed with NumPy alone from the run's search
+    files and model weights (the PROTOCOL's definitions: per round, the net's output for the digit on the mean
+    of the successes' final inputs, and successes over attempts; then the mean over rounds), are the numbers
+    claims.json judges, under the primary stop rule and the two stop-rule readings."""
+    cfg = get_preset("tiny").eyes
+    claims = {c["id"]: {r["name"]: r["numbers"] for r in c["readings"]} for c in _claims(tiny_run.out)}
+    for n, (net, config) in enumerate(cfg.nets):
+        name = ("shallow", "deep")[n]
+        files = _searches(tiny_run.out, net, config, stop, cfg.n_success)
+        assert set(files) == {(r, d) for r in range(cfg.rounds) for d in range(10)}
+        confidence, rate = np.full((cfg.rounds, 10), np.nan), np.zeros((cfg.rounds, 10))
+        for (r, d), z in files.items():
+            rate[r, d] = z["attempt_success"].mean()
+            x = np.asarray(z["successes_x_final"], np.float64)
+            x = x.reshape(x.shape[0], int(np.prod(x.shape[1:])))
+            if len(x):
+                model = tiny_run.out / "models" / f"{net}__mnist__{config}__s{r}.h5"
+                confidence[r, d] = _sigmoid_mlp(model, x.mean(axis=0, keepdims=True))[0, d]
+        with np.errstate(all="ignore"):
+            confidence = np.array([np.nan if np.isnan(c).all() else np.nanmean(c) for c in confidence.T])
+        a1 = claims["A1"][reading][f"{name}: >= 0.90 for >= 8 of 10 digits"]["confidence"]
+        assert np.allclose(np.array(a1, dtype=float), confidence, atol=1e-5, equal_nan=True), (name, a1, confidence)
+        a5 = next(v for k, v in claims["A5"][reading].items() if k.startswith(f"{name}: "))
+        assert [a5[f"success_{d}"] for d in (0, 1, 4, 8)] == pytest.approx(list(rate.mean(axis=0)[[0, 1, 4, 8]]))
