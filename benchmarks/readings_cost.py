@@ -146,13 +146,15 @@ def sample_ratio(stages, protocol, kinds, times, n: int, seed: int) -> tuple[dic
     return per_stage_extra(pairs, {sid: "/".join(net(full[sid])) for sid in shared}), pairs
 
 
-def per_stage_extra(pairs: list[dict], net_of: dict[str, str]) -> dict[str, float]:
-    """Shared stage id -> the fraction of its time the readings' rules cost: ``1 - alone / with readings``
-    summed over its net's pairs, else over every pair (0 without pairs)."""
-    def fraction(ps):
-        both = sum(p["with readings"] for p in ps)
-        return 1 - sum(p["protocol"] for p in ps) / both if both else 0.0
+def fraction(pairs: list[dict]) -> float:
+    """The fraction of the pairs' summed time with the readings that the readings' rules cost (0 without pairs)."""
+    both = sum(p["with readings"] for p in pairs)
+    return 1 - sum(p["protocol"] for p in pairs) / both if both else 0.0
 
+
+def per_stage_extra(pairs: list[dict], net_of: dict[str, str]) -> dict[str, float]:
+    """Shared stage id -> the fraction of its time the readings' rules cost: ``fraction`` of its net's pairs,
+    else of every pair."""
     overall = fraction(pairs)
     by_net = {n: fraction([p for p in pairs if p["net"] == n]) for n in {p["net"] for p in pairs}}
     return {sid: by_net.get(n, overall) for sid, n in net_of.items()}
@@ -200,7 +202,7 @@ def main(argv):
     else:
         for name in sorted({p["net"] for p in pairs}):
             ps = [p for p in pairs if p["net"] == name]
-            print(f"  the readings' rules cost {per_stage_extra(ps, {'x': name})['x']:.0%} of a shared {name} "
+            print(f"  the readings' rules cost {fraction(ps):.0%} of a shared {name} "
                   f"family's time (sample of {len(ps)})")
         print(f"The readings add {format_seconds(result['readings_added_s'])} to the protocol's "
               f"{format_seconds(result['protocol_alone_s'])}: {result['readings_added_fraction']:.0%} (target: at "
