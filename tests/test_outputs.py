@@ -34,7 +34,19 @@ def test_save_figure_writes_the_item_and_preset_in_the_footer(tmp_path):
     fig.subplots().plot([0, 1])
     paths = figures.save_figure(fig, Output(tmp_path, "quick"), "eyes_fig4")
     assert [p.relative_to(tmp_path).as_posix() for p in paths] == ["figures/eyes_fig4.png", "figures/eyes_fig4.pdf"]
-    assert fig.get_supxlabel() == f"eyes_fig4. {Output(tmp_path, 'quick').note()}"
+    # Wrapped to the figure's width: a 2-inch figure's footer takes several lines, each within it.
+    lines = fig.get_supxlabel().splitlines()
+    assert " ".join(lines) == f"eyes_fig4. {Output(tmp_path, 'quick').note()}"
+    assert len(lines) > 1 and max(map(len, lines)) <= 2 * 72 / (0.55 * 7)
+
+
+def test_a_readings_footer_is_wrapped_to_the_figure_and_keeps_every_word(tmp_path):
+    fig = figures.new_figure(7, 7)
+    out = Output(tmp_path, "paper", reading="stop: fixed budget (A stop rule: fixed budget of 1000 steps "
+                                             "(success: the label at the end)), and a few more words to wrap")
+    figures.save_figure(fig, out, "eyes_fig1")
+    lines = fig.get_supxlabel().splitlines()
+    assert len(lines) == 2 and " ".join(lines) == f"eyes_fig1. {out.note()}"
 
 
 @pytest.fixture
@@ -43,7 +55,7 @@ def footers(monkeypatch):
     seen = []
 
     def savefig(fig, fname, **kwargs):
-        seen.append(fig.get_supxlabel())
+        seen.append(" ".join(fig.get_supxlabel().splitlines()))
         Path(fname).write_bytes(b"stub")
 
     monkeypatch.setattr(Figure, "savefig", savefig)
@@ -86,3 +98,16 @@ def test_dough_fig2_shows_every_abstraction_variant_of_the_fc_and_the_cnn(tmp_pa
             image = row[0].get_images()[0].get_array()
             pattern = dc.pattern(s, d, arch, config, 0)[c]
             np.testing.assert_allclose(image, (pattern / np.abs(pattern).max()).reshape(28, 28), rtol=1e-6)
+
+
+def test_eyes_fig4_says_when_success_is_judged_only_at_the_end_of_a_fixed_budget(tmp_path, monkeypatch):
+    from tfadv.papers.eyes import items as eyes_items
+
+    titles = []
+    monkeypatch.setattr(eyes_items, "save_figure", lambda fig, out, item_id: titles.append(fig.get_suptitle()))
+    for stop in ("argmax", "budget"):
+        s = eyes_summary()
+        s.config.update(attack={"stop": stop, "max_steps": 1000})
+        eyes_items.make_eyes_fig4(s, Output(tmp_path, "paper"))
+    assert "fixed budget" not in titles[0]
+    assert "judged only after all 1000 steps" in titles[1]

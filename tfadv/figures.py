@@ -7,6 +7,7 @@ PNG and PDF atomically, with the item's id and preset in the footer.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -26,9 +27,10 @@ def save_figure(fig: Figure, out: Output, item_id: str) -> list[Path]:
     """Writes ``figures/<id>.png`` (150 dpi) and, unless ``out.pdf`` is off, ``.pdf`` into
     ``out.folder``; returns the paths.
 
-    The footer names the item and ``out``'s preset (``Output.note``).
+    The footer names the item and ``out``'s preset (``Output.note``), wrapped to the figure's width.
     """
-    fig.supxlabel(f"{item_id}. {out.note()}", x=0.995, ha="right", fontsize=7, color="0.3")
+    fig.supxlabel(wrap_to_width(f"{item_id}. {out.note()}", fig, fontsize=7), x=0.995, ha="right",
+                  fontsize=7, color="0.3")
     paths = artifacts.figure_paths(out.folder, item_id)[:None if out.pdf else 1]
     for path in paths:
         with artifacts.atomic_path(path) as tmp:
@@ -37,6 +39,13 @@ def save_figure(fig: Figure, out: Output, item_id: str) -> list[Path]:
         # figure's drawing time is the constrained layout, the same for every format).
         fig.set_layout_engine("none")
     return list(paths)
+
+
+def wrap_to_width(text: str, fig: Figure, fontsize: float) -> str:
+    """``text`` broken into lines that fit the figure's width at ``fontsize`` (an average glyph is
+    taken as 0.55 em wide, generous for DejaVu Sans)."""
+    chars = int(fig.get_figwidth() * 72 / (0.55 * fontsize))
+    return textwrap.fill(text, width=max(chars, 20))
 
 
 def _image(ax, pixels, vmin=0.0, vmax=1.0, cmap="gray"):

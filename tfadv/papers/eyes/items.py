@@ -39,7 +39,7 @@ def make_eyes_fig1(s, out: Output):
         name = ("shallow", "deep")[net]
         panels.append(dict(image=_take(s, "single", TRAINED, net, digit), label=digit,
                            confidence=float(_take(s, "single_confidence", TRAINED, net, digit)),
-                           caption=f"the median-confidence adversarial example for {digit}, {name} net"))
+                           caption=f"median-confidence example for {digit}, {name} net"))
         r = _first_round(s, TRAINED, net)
         label = int(s.avg_predicted[TRAINED, net, r, digit]) if r is not None else -1
         found = int(s.found[TRAINED, net, r, digit]) if r is not None else 0
@@ -50,8 +50,8 @@ def make_eyes_fig1(s, out: Output):
     fig = new_figure(7.0, 7.0)
     plot_eyes_fig1(fig, panels)
     fig.suptitle("Paper A, figure 1 (round 0): single adversarial examples and their averages\n"
-                 "(the single example shown: the success whose confidence is nearest the median; "
-                 "its confidence: the median over all successes)", fontsize=9)
+                 "(a), (c): the success whose confidence is nearest the median,\n"
+                 "titled with the median confidence over all successes", fontsize=9)
     return save_figure(fig, out, "eyes_fig1")
 
 
@@ -112,7 +112,13 @@ def make_eyes_fig4(s, out: Output):
     fig = new_figure(10.0, 4.0)
     names = [s.net_name(TRAINED, n) for n in range(2)]
     plot_eyes_fig4(fig, s.budgets, curves, names)
-    fig.suptitle("Success of evolving uniform noise into each digit, against the step budget", fontsize=10)
+    title = "Success of evolving uniform noise into each digit, against the step budget"
+    if s.config.get("attack", {}).get("stop") == "budget":
+        # Under the fixed-budget rule an example is judged only at its last step, so no smaller budget
+        # has a success; say so rather than let the curves read as a sudden jump.
+        title += (f"\n(stop rule: fixed budget; success is judged only after all "
+                  f"{s.config['attack']['max_steps']} steps, so every smaller budget shows 0)")
+    fig.suptitle(title, fontsize=10)
     return save_figure(fig, out, "eyes_fig4")
 
 
