@@ -28,7 +28,7 @@ def test_an_entry_is_written_and_read_back_and_other_presets_are_kept(tmp_path):
     assert reference_times.load("quick", path)["stages"] == {"x": 1.0}
 
 
-@pytest.mark.parametrize("preset", ["quick"])
+@pytest.mark.parametrize("preset", ["quick", "paper"])
 def test_the_shipped_times_cover_every_stage_of_the_preset(preset):
     """A stage whose settings changed has a new id and no shipped time: regenerate the file from a finished
     run (benchmarks/stage_times.py --write_reference) when this fails."""
