@@ -7,7 +7,7 @@ Command (paper scale; reuses every model and attack already in --output_dir):
 
 Runtime on 2 CPU cores: about 8 s when the paper's models and searches are already in --output_dir
 (measured while another run shared the cores); from an empty folder it first makes
-paper B's models and evolutions, about 40 min.
+paper B's models and evolutions (readings included), about 1 h 10 min.
 
 What it should show: Claim B4: own class nearest for >= 9 of 10 classes, mean r >= 0.3 above both controls.
 

@@ -7,7 +7,7 @@ Command (paper scale; reuses every model and attack already in --output_dir):
 
 Runtime on 2 CPU cores: about 7 s when the paper's models and searches are already in --output_dir
 (measured while another run shared the cores); from an empty folder it first makes
-paper B's models and evolutions, about 40 min.
+paper B's models and evolutions (readings included), about 1 h 10 min.
 
 What it should show: Claim B5: transfer beats the random pattern by >= 20 points.
 

@@ -7,7 +7,7 @@ Command (paper scale; reuses every model and attack already in --output_dir):
 
 Runtime on 2 CPU cores: about 5 s when the paper's models and searches are already in --output_dir
 (measured while another run shared the cores); from an empty folder it first makes
-paper A's models and searches, about 1 h 20 min.
+paper A's models and searches (readings included), about 3 h 10 min to 3 h 30 min.
 
 What it should show: The paper reports (a) 1.46%, (b) 98.72%, (c) 86.97%, (d) 99.68%; single examples stop at the first
 step the label flips, so their confidence is low, and the averages show stroke-like structure.
