@@ -81,7 +81,8 @@ def test_shipped_reference_times_stand_in_scaled_by_this_machines_speed():
     shipped = {"train:0": 100.0, **{f"attack:0:{i}": 10.0 for i in range(3)}}
     eta = StageEta(stages, reference=shipped)
     assert eta() == (pytest.approx(130.0), True)
+    prior = 0.1 * 130.0  # each sum starts at a tenth of the shipped work (reference_times.speed)
     eta.finished("train:0", {"s": 200.0, "ran": True})
-    assert eta() == (pytest.approx(3 * 20.0), True)
+    assert eta() == (pytest.approx(3 * 10.0 * (200 + prior) / (100 + prior)), True)
     eta.finished("attack:0:0", {"s": 10.0, "ran": True})  # now 210 s against 110 s shipped
-    assert eta() == (pytest.approx(2 * 10.0 * 210 / 110), True)
+    assert eta() == (pytest.approx(2 * 10.0 * (210 + prior) / (110 + prior)), True)

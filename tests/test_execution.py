@@ -223,10 +223,14 @@ def test_a_fresh_folder_is_predicted_from_the_shipped_reference_times(tmp_path, 
     log = journal.Journal(out, run="2026-12-04T00:00:00+00:00", preset="tiny", executor="serial")
     log.append(first, {"s": 2 * times[first], "worker": "host:1", "ran": True})
     text = "\n".join(driver.dry_run(list(PAPERS), TINY, out))
+    prior = 0.1 * sum(times.values())  # each sum starts at a tenth of the shipped work (reference_times.speed)
+    factor = (2 * times[first] + prior) / (times[first] + prior)
     assert "1 recorded here" in text
-    assert "scaled by 2.00 (this machine's time over theirs on 1 stage timed in both)" in text
-    assert f"  {1:>7}  {format_seconds(2 * (sum(times.values()) + 10.0)):>9}" in text
-    assert f"the work left there {format_seconds(2 * (sum(times.values()) - times[first]))}" in text
+    assert f"scaled by {factor:.2f} (this machine's time over theirs on 1 stage timed in both, each sum " \
+        f"starting at {format_seconds(prior)}" in text
+    assert f"  {1:>7}  {format_seconds(factor * (sum(times.values()) + 10.0) + (2 - factor) * times[first]):>9}" \
+        in text  # the stage timed here at its own time, the rest and the driver scaled
+    assert f"the work left there {format_seconds(factor * (sum(times.values()) - times[first]))}" in text
 
 
 def _key(n):

@@ -10,9 +10,24 @@ from tfadv.execution import graph, reference_times
 def test_speed_is_this_machines_time_over_the_references_on_the_stages_both_timed():
     reference = {"a": 10.0, "b": 30.0, "c": 5.0}
     assert reference_times.speed(reference, {}) == (1.0, 0)
-    assert reference_times.speed(reference, {"a": 20.0, "b": 60.0, "z": 7.0}) == (pytest.approx(2.0), 2)
-    assert reference_times.calibrated(reference, {"a": 15.0}) == {"a": 15.0, "b": pytest.approx(45.0),
-                                                                   "c": pytest.approx(7.5)}
+    assert reference_times.speed(reference, {"a": 20.0, "b": 60.0, "z": 7.0}, prior_s=0) == (pytest.approx(2.0), 2)
+    prior = reference_times.prior_seconds(reference)
+    assert prior == pytest.approx(4.5)  # a tenth of the shipped work
+    assert reference_times.speed(reference, {"a": 20.0, "b": 60.0}) == (pytest.approx((80 + 4.5) / (40 + 4.5)), 2)
+    assert reference_times.calibrated(reference, {"a": 15.0}) == {
+        "a": 15.0, "b": pytest.approx(30.0 * (15 + 4.5) / (10 + 4.5)), "c": pytest.approx(5.0 * (15 + 4.5) / (10 + 4.5))}
+
+
+def test_a_few_stages_do_not_rescale_a_long_run_but_an_hour_of_them_does():
+    """A paper-scale run's first training took 11 s where 49 s were shipped: alone it would put the whole
+    run at a quarter of its time. The sums start at 10 minutes, so it moves the factor by a few percent;
+    an hour of shipped work timed at half its time brings the factor near 0.5."""
+    reference = {"train": 48.6, **{f"attack:{i}": 60.0 for i in range(280)}}  # 4 h 41 min of shipped work
+    assert reference_times.prior_seconds(reference) == reference_times.PRIOR_S == 600.0
+    factor, _ = reference_times.speed(reference, {"train": 11.0})
+    assert factor == pytest.approx((11 + 600) / (48.6 + 600)) and factor > 0.9
+    factor, _ = reference_times.speed(reference, {f"attack:{i}": 30.0 for i in range(60)})
+    assert factor == pytest.approx((1800 + 600) / (3600 + 600)) and 0.5 < factor < 0.6
 
 
 def test_an_entry_is_written_and_read_back_and_other_presets_are_kept(tmp_path):

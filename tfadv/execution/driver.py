@@ -184,4 +184,6 @@ def scaling(shipped: dict, factor: float, common: int, used: int) -> str:
     if not common:
         return f"{where}, as recorded (nothing timed here to scale them by)"
     stages = f"{common} stage{'s' if common > 1 else ''}"
-    return f"{where}, scaled by {factor:.2f} (this machine's time over theirs on {stages} timed in both)"
+    prior = format_seconds(reference_times.prior_seconds(shipped["stages"]))
+    return (f"{where}, scaled by {factor:.2f} (this machine's time over theirs on {stages} timed in both, "
+            f"each sum starting at {prior} so a few stages do not rescale the whole run)")
